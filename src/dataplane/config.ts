@@ -1,0 +1,47 @@
+// Engine configuration: every field has a default and a line saying what it is for.
+import { DEFAULT_TIMEOUTS_S } from './conn/tcp-states.js';
+
+export interface EngineConfig {
+  /** Most live connections; new ones beyond it are refused and counted (drop_conn_limit). */
+  connCapacity: number;
+  /** Most services (virtual servers) at once. */
+  maxServices: number;
+  /** Most real servers over all services, including deleted ones still draining connections. */
+  maxDests: number;
+  /** Most distinct local addresses (LIPs); each costs about 640 KiB of port tables. */
+  maxLaddrs: number;
+  /** FULLNAT local port range, inclusive. */
+  lportMin: number;
+  lportMax: number;
+  /** Per-state timeouts in seconds, indexed by S_* (tcp-states.ts); S_UDP is the UDP timeout. */
+  timeouts: number[];
+  /** Expiry wheel: slots (power of two) and milliseconds per slot. */
+  wheelSlots: number;
+  wheelGranularityMs: number;
+  /** Most connections expired by one tick(); the rest wait for the next tick. */
+  expireBudget: number;
+  /** Most persistence templates (client networks remembered by persistent services). */
+  maxTemplates: number;
+  /** Default Maglev table size (a prime). */
+  mhTableSize: number;
+  /** Seed for the hash tables; random unless a test fixes it. */
+  seed: number;
+}
+
+export function defaultConfig(): EngineConfig {
+  return {
+    connCapacity: 1 << 20,
+    maxServices: 4096,
+    maxDests: 65536,
+    maxLaddrs: 256,
+    lportMin: 1025,
+    lportMax: 65535,
+    timeouts: DEFAULT_TIMEOUTS_S.slice(),
+    wheelSlots: 4096,
+    wheelGranularityMs: 100,
+    expireBudget: 200000,
+    maxTemplates: 1 << 16,
+    mhTableSize: 65537,
+    seed: (Math.random() * 0x100000000) >>> 0,
+  };
+}

@@ -1,0 +1,723 @@
+// The packet path: lookup, connection creation, FULLNAT rewrite, state tracking and expiry.
+// Everything here runs per packet, so it allocates nothing: typed-array tables, one reusable
+// PacketInfo and scheduler context, verdicts as numbers and drop reasons as counters.
+// Control operations (engine.ts) build the tables this class reads.
+
+import { Addr4Map } from './addr4-map.js';
+import { type PacketBatch, VERDICT_DROP, VERDICT_TX } from './batch.js';
+import type { EngineConfig } from './config.js';
+import {
+  CONN_F_INACTIVE,
+  CONN_F_IPV6,
+  CONN_F_PERSIST,
+  CONN_F_UDP,
+  CONN_F_USED,
+  CONN_STRIDE,
+  ConnTable,
+  F_EXPIRES,
+  F64_STRIDE,
+  W_CADDR,
+  W_CVPORT,
+  W_DEST,
+  W_FLAGS,
+  W_INNEXT,
+  W_LADDR,
+  W_LDPORT,
+  W_SVC,
+} from './conn/table.js';
+import {
+  DIR_IN,
+  DIR_OUT,
+  S_CLOSE,
+  S_ESTABLISHED,
+  S_LAST,
+  S_NONE,
+  S_TIME_WAIT,
+  S_UDP,
+  tcpEvent,
+  tcpNextState,
+} from './conn/tcp-states.js';
+import { ExpiryWheel } from './conn/timers.js';
+import {
+  C_COUNT,
+  C_DROP,
+  C_RX,
+  C_TX,
+  D_CONN_LIMIT,
+  D_FRAG_UNKNOWN,
+  D_NO_CONN,
+  D_NO_DEST,
+  D_NO_LADDR,
+  D_NO_LPORT,
+  D_NO_SERVICE,
+  D_NO_TEMPLATE,
+  D_NOT_LOCAL,
+  D_OUT_NO_CONN,
+  D_PROTO_UNSUPPORTED,
+  D_TTL_EXPIRED,
+  E_CONN_EXPIRED,
+  E_CONN_NEW,
+  E_CONN_REUSED,
+  E_PERSIST_HIT,
+} from './counters.js';
+import { FK_EXTRA, FK_PORT, FlowMap, flowKeyPort } from './flow-map.js';
+import { rewrite4, rewrite6 } from './fullnat.js';
+import { IcmpTranslator } from './icmp-xlate.js';
+import { LaddrPool } from './laddr-pool.js';
+import { IPV4_TTL } from './packet/ipv4.js';
+import { IPV6_HOP_LIMIT } from './packet/ipv6.js';
+import { PacketInfo, parsePacket } from './packet/parse.js';
+import { PersistTable } from './persistence.js';
+import { newSchedCtx } from './sched/scheduler.js';
+import {
+  DEST_F_AVAILABLE,
+  DEST_F_OVERLOAD,
+  type Dest,
+  PROTO_TCP,
+  PROTO_UDP,
+  type Service,
+} from './service.js';
+import { ST_CONNS, ST_INBYTES, ST_INPKTS, ST_OUTBYTES, ST_OUTPKTS, ST_STRIDE, Stats } from './stats.js';
+
+const PROTO_ICMP = 1;
+const PROTO_ICMPV6 = 58;
+/** localMap value for an address that is a VIP (LIPs map to their slot number >= 0). */
+export const LOCAL_VIP = -2;
+
+const TH_FIN = 0x01;
+const TH_SYN = 0x02;
+const TH_RST = 0x04;
+const TH_ACK = 0x10;
+
+export class EngineCore {
+  readonly cfg: EngineConfig;
+  readonly counters = new Float64Array(C_COUNT);
+  readonly conns: ConnTable;
+  readonly wheel: ExpiryWheel;
+  readonly laddrs: LaddrPool;
+  readonly persist: PersistTable;
+  /**
+   * Per-dest counters are the only ones the packet path touches. Service and total counters are
+   * sums over dests, rebuilt by syncStats(); what a freed dest or service had counted moves into
+   * the retired arrays so the sums never go back.
+   */
+  readonly destStats: Stats;
+  readonly svcStats: Stats;
+  readonly totalStats: Stats;
+  protected readonly svcRetired: Float64Array;
+  protected readonly totalRetired = new Float64Array(ST_STRIDE);
+  /** Persistence template id per connection (0 = none). */
+  readonly connTmpl: Uint32Array;
+  /** Flat copies of service / dest addresses for the packet path (4 words per slot). */
+  readonly svcAddr: Uint32Array;
+  readonly destAddr: Uint32Array;
+  readonly destPort: Uint16Array;
+  readonly svcs: (Service | undefined)[];
+  readonly dests: (Dest | undefined)[];
+  /** (VIP, port, proto, family) -> service slot. */
+  readonly svcMap: FlowMap;
+  /** IPv6 address -> LIP slot, or LOCAL_VIP (IPv4 addresses are in local4). */
+  readonly localMap: FlowMap;
+  /** IPv4 address -> LIP slot, or LOCAL_VIP. */
+  readonly local4: Addr4Map;
+  /** Timeout per state in ms. */
+  readonly timeoutMs = new Float64Array(S_LAST);
+  protected readonly pi = new PacketInfo();
+  private readonly sctx = newSchedCtx();
+  private readonly icmp: IcmpTranslator;
+  private readonly expireCb = (id: number): void => this.expireConn(id);
+  /** Engine time of the packets being processed (ms). */
+  now: number;
+
+  constructor(cfg: EngineConfig, now: number) {
+    this.cfg = cfg;
+    this.now = now;
+    this.conns = new ConnTable(cfg.connCapacity, cfg.seed);
+    this.wheel = new ExpiryWheel(cfg.connCapacity, cfg.wheelSlots, cfg.wheelGranularityMs, now);
+    this.laddrs = new LaddrPool(cfg.maxLaddrs, cfg.lportMin, cfg.lportMax);
+    this.persist = new PersistTable(cfg.maxTemplates, now, cfg.seed ^ 0x5bd1e995);
+    this.persist.onRelease = (d) => this.releaseTemplateDest(d);
+    this.svcStats = new Stats(cfg.maxServices);
+    this.destStats = new Stats(cfg.maxDests);
+    this.totalStats = new Stats(1);
+    this.svcRetired = new Float64Array(cfg.maxServices * ST_STRIDE);
+    this.connTmpl = new Uint32Array(cfg.connCapacity + 1);
+    this.svcAddr = new Uint32Array(cfg.maxServices * 4);
+    this.destAddr = new Uint32Array(cfg.maxDests * 4);
+    this.destPort = new Uint16Array(cfg.maxDests);
+    this.svcs = new Array<Service | undefined>(cfg.maxServices).fill(undefined);
+    this.dests = new Array<Dest | undefined>(cfg.maxDests).fill(undefined);
+    let cap = 16;
+    while (cap * 3 < cfg.maxServices * 4) cap *= 2;
+    this.svcMap = new FlowMap(cap, cfg.seed ^ 0x27d4eb2f);
+    cap = 16;
+    while (cap * 3 < (cfg.maxServices + cfg.maxLaddrs) * 4) cap *= 2;
+    this.localMap = new FlowMap(cap, cfg.seed ^ 0x165667b1);
+    this.local4 = new Addr4Map(cap);
+    this.setTimeouts(cfg.timeouts);
+    this.icmp = new IcmpTranslator(this);
+  }
+
+  setTimeouts(seconds: readonly number[]): void {
+    for (let s = 0; s < S_LAST; s++) this.timeoutMs[s] = seconds[s]! * 1000;
+  }
+
+  /**
+   * Processes every packet of the batch at engine time `now` (ms): each slot gets VERDICT_TX
+   * (rewritten in place, to be written back) or VERDICT_DROP (with its reason counted).
+   */
+  process(batch: PacketBatch, now: number): void {
+    this.now = now;
+    const dv = batch.dv;
+    const n = batch.count;
+    if (n > 1) this.prefetch(batch);
+    let tx = 0;
+    for (let i = 0; i < n; i++) {
+      const v = this.processOne(dv, batch.off[i]!, batch.len[i]!);
+      batch.verdict[i] = v;
+      tx += v;
+    }
+    const c = this.counters;
+    c[C_RX]! += n;
+    c[C_TX]! += tx;
+    c[C_DROP]! += n - tx;
+  }
+
+  /**
+   * Touches the hash bucket and connection record of every plain IPv4 TCP/UDP packet of the batch
+   * before the real pass. The loads are independent, so the CPU overlaps their cache misses
+   * instead of taking them one packet at a time (DPDK-style batch prefetch). Nothing here is
+   * trusted: the real pass validates and looks up again, now from cache.
+   */
+  private prefetch(batch: PacketBatch): void {
+    const dv = batch.dv;
+    const ct = this.conns;
+    const w = ct.w;
+    const head = ct.inHead;
+    const s = this.pfSrc;
+    const d = this.pfDst;
+    let sink = 0;
+    for (let i = 0; i < batch.count; i++) {
+      const o = batch.off[i]!;
+      if (batch.len[i]! < 28 || dv.getUint8(o) !== 0x45) continue;
+      const proto = dv.getUint8(o + 9);
+      if (proto !== PROTO_TCP && proto !== PROTO_UDP) continue;
+      const dst = dv.getUint32(o + 16);
+      const sport = dv.getUint16(o + 20);
+      const dport = dv.getUint16(o + 22);
+      const local = this.local4.get(dst);
+      let id = 0;
+      if (local >= 0) {
+        id = this.laddrs.out[local * 2 + (proto === PROTO_UDP ? 1 : 0)]![dport]!;
+      } else {
+        s[0] = dv.getUint32(o + 12);
+        d[0] = dst;
+        id = head[ct.hashIn(proto, s, 0, sport, d, 0, dport, false)]!;
+      }
+      sink += w[id * CONN_STRIDE]!;
+    }
+    this.pfSink = sink;
+  }
+
+  /** Scratch for prefetch(); pfSink keeps its loads from being optimised away. */
+  private readonly pfSrc = new Uint32Array(4);
+  private readonly pfDst = new Uint32Array(4);
+  pfSink = 0;
+
+  /** Expires connections and templates whose time has come, and runs the rate estimators. */
+  tick(now: number): void {
+    this.now = now;
+    this.wheel.sweep(now, this.conns.f64, F64_STRIDE, F_EXPIRES, this.cfg.expireBudget, this.expireCb);
+    this.persist.sweep(now, this.cfg.expireBudget);
+    this.syncStats();
+    this.svcStats.tick(now);
+    this.destStats.tick(now);
+    this.totalStats.tick(now);
+  }
+
+  drop(reason: number): number {
+    this.counters[reason]! += 1;
+    return VERDICT_DROP;
+  }
+
+  /** Verdict for one packet at bytes [off, off+len) of `dv`. */
+  processOne(dv: DataView, off: number, len: number): number {
+    const pi = this.pi;
+    const r = parsePacket(dv, off, len, pi);
+    if (r !== 0) return this.drop(r);
+    const proto = pi.proto;
+    if (proto === PROTO_ICMP || proto === PROTO_ICMPV6) return this.icmp.handle(dv, pi);
+    if (proto !== PROTO_TCP && proto !== PROTO_UDP) return this.drop(D_PROTO_UNSUPPORTED);
+    if (pi.fragTail) return this.drop(D_FRAG_UNKNOWN);
+
+    const v6 = pi.family === 6;
+    const local = v6 ? this.localGet6(pi.daddr) : this.local4.get(pi.daddr[0]!);
+    if (local >= 0) {
+      // RS -> client traffic arrives at a LIP; (LIP, proto, lport) names the connection.
+      const oid = this.laddrs.out[local * 2 + (proto === PROTO_UDP ? 1 : 0)]![pi.dport]!;
+      if (oid === 0 || !this.outMatches(oid, proto, v6, pi.saddr, 0, pi.sport))
+        return this.drop(D_OUT_NO_CONN);
+      return this.forwardOut(dv, oid, len);
+    }
+    // Connections of a deleted service still drain through an address that is no longer a VIP.
+    const ct = this.conns;
+    const bucket = ct.hashIn(proto, pi.saddr, 0, pi.sport, pi.daddr, 0, pi.dport, v6);
+    let id = this.lookupIn(bucket, proto, v6, pi.saddr, 0, pi.sport, pi.daddr, 0, pi.dport);
+    if (id !== 0) {
+      if (proto === PROTO_TCP && (pi.tcpFlags & (TH_SYN | TH_ACK | TH_RST)) === TH_SYN) {
+        // A new SYN on a closing connection: IPVS's conn_reuse — end the old one, schedule anew.
+        const st = ct.w[id * CONN_STRIDE + W_FLAGS]! >>> 16;
+        if (st === S_TIME_WAIT || st === S_CLOSE) {
+          this.counters[E_CONN_REUSED]! += 1;
+          this.expireConn(id);
+          id = 0;
+        }
+      }
+      if (id !== 0) return this.forwardIn(dv, id, len);
+    }
+
+    // A new connection to a VIP.
+    if (local !== LOCAL_VIP) return this.drop(D_NOT_LOCAL);
+    if (proto === PROTO_TCP && (pi.tcpFlags & (TH_SYN | TH_ACK | TH_RST | TH_FIN)) !== TH_SYN) {
+      return this.drop(D_NO_CONN);
+    }
+    const svcIdx = this.findService(proto, pi.family, pi.daddr, pi.dport);
+    if (svcIdx < 0) return this.drop(D_NO_SERVICE);
+    id = this.newConn(svcIdx, bucket);
+    if (id === 0) return VERDICT_DROP;
+    return this.forwardIn(dv, id, len);
+  }
+
+  /** LIP slot, LOCAL_VIP or -1 for an address of either family (control path and ICMP). */
+  localGet(family: number, a: Uint32Array): number {
+    return family === 6 ? this.localGet6(a) : this.local4.get(a[0]!);
+  }
+
+  private localGet6(a: Uint32Array): number {
+    const m = this.localMap;
+    this.setAddrKey(m.key, a, 6);
+    return m.get();
+  }
+
+  /** Maps a local address; false when the table is full. */
+  localSet(family: number, a: Uint32Array, v: number): boolean {
+    if (family === 4) return this.local4.set(a[0]!, v);
+    this.setAddrKey(this.localMap.key, a, 6);
+    return this.localMap.set(v);
+  }
+
+  localDelete(family: number, a: Uint32Array): void {
+    if (family === 4) {
+      this.local4.delete(a[0]!);
+      return;
+    }
+    this.setAddrKey(this.localMap.key, a, 6);
+    this.localMap.delete();
+  }
+
+  /** Room for one more local address (VIP or LIP) of this family. */
+  localFull(family: number): boolean {
+    return family === 4 ? this.local4.full : this.localMap.size >= this.localMap.maxSize;
+  }
+
+  setAddrKey(k: Uint32Array, a: Uint32Array, family: number): void {
+    k[0] = a[0]!;
+    k[1] = a[1]!;
+    k[2] = a[2]!;
+    k[3] = a[3]!;
+    k[FK_PORT] = family << 24;
+    k[FK_EXTRA] = 0;
+  }
+
+  /** Service slot for (proto, family, vaddr, vport), falling back to a port-0 service; -1 if none. */
+  findService(proto: number, family: number, addr: Uint32Array, port: number): number {
+    const m = this.svcMap;
+    const k = m.key;
+    this.setAddrKey(k, addr, family);
+    k[FK_PORT] = flowKeyPort(port, proto, family);
+    let s = m.get();
+    if (s < 0 && port !== 0) {
+      k[FK_PORT] = flowKeyPort(0, proto, family);
+      s = m.get();
+    }
+    return s;
+  }
+
+  /** Walks in-index chain `bucket` for (caddr:cport -> vaddr:vport); 0 when absent. */
+  lookupIn(
+    bucket: number,
+    proto: number,
+    v6: boolean,
+    c: Uint32Array,
+    ci: number,
+    cport: number,
+    v: Uint32Array,
+    vi: number,
+    vport: number,
+  ): number {
+    const ct = this.conns;
+    const w = ct.w;
+    const want = CONN_F_USED | (v6 ? CONN_F_IPV6 : 0) | (proto === PROTO_UDP ? CONN_F_UDP : 0);
+    const ports = ((cport << 16) | vport) >>> 0;
+    const sa = this.svcAddr;
+    for (let id = ct.inHead[bucket]!; id !== 0; ) {
+      const o = id * CONN_STRIDE;
+      if (
+        w[o + W_CVPORT] === ports &&
+        w[o + W_CADDR] === c[ci] &&
+        (w[o + W_FLAGS]! & (CONN_F_USED | CONN_F_IPV6 | CONN_F_UDP)) === want
+      ) {
+        const so = w[o + W_SVC]! * 4;
+        if (
+          sa[so] === v[vi] &&
+          (!v6 ||
+            (w[o + 1] === c[ci + 1] &&
+              w[o + 2] === c[ci + 2] &&
+              w[o + 3] === c[ci + 3] &&
+              sa[so + 1] === v[vi + 1] &&
+              sa[so + 2] === v[vi + 2] &&
+              sa[so + 3] === v[vi + 3]))
+        ) {
+          return id;
+        }
+      }
+      id = w[o + W_INNEXT]!;
+    }
+    return 0;
+  }
+
+  /** Connection `id` is of this protocol/family and its real server is raddr:rport. */
+  outMatches(id: number, proto: number, v6: boolean, raddr: Uint32Array, ri: number, rport: number): boolean {
+    const w = this.conns.w;
+    const o = id * CONN_STRIDE;
+    const f = w[o + W_FLAGS]!;
+    if (((f & CONN_F_UDP) !== 0) !== (proto === PROTO_UDP) || ((f & CONN_F_IPV6) !== 0) !== v6) return false;
+    if ((w[o + W_LDPORT]! & 0xffff) !== rport) return false;
+    const da = this.destAddr;
+    const d = w[o + W_DEST]! * 4;
+    return (
+      da[d] === raddr[ri] &&
+      da[d + 1] === raddr[ri + 1] &&
+      da[d + 2] === raddr[ri + 2] &&
+      da[d + 3] === raddr[ri + 3]
+    );
+  }
+
+  private forwardIn(dv: DataView, id: number, len: number): number {
+    const pi = this.pi;
+    const l3 = pi.l3;
+    const v6 = pi.family === 6;
+    if (dv.getUint8(l3 + (v6 ? IPV6_HOP_LIMIT : IPV4_TTL)) <= 1) return this.drop(D_TTL_EXPIRED);
+    this.track(id, DIR_IN, pi.tcpFlags, pi.proto === PROTO_TCP);
+    const w = this.conns.w;
+    const o = id * CONN_STRIDE;
+    const la = w[o + W_LADDR]!;
+    const d = w[o + W_DEST]!;
+    const ld = w[o + W_LDPORT]!;
+    if (v6) {
+      rewrite6(
+        dv,
+        l3,
+        pi.l4,
+        pi.proto,
+        true,
+        this.laddrs.addr,
+        la * 4,
+        ld >>> 16,
+        this.destAddr,
+        d * 4,
+        ld & 0xffff,
+      );
+    } else {
+      rewrite4(
+        dv,
+        l3,
+        pi.l4,
+        pi.proto,
+        true,
+        this.laddrs.addr[la * 4]!,
+        ld >>> 16,
+        this.destAddr[d * 4]!,
+        ld & 0xffff,
+      );
+    }
+    this.account(id, len, ST_INPKTS, ST_INBYTES);
+    return VERDICT_TX;
+  }
+
+  private forwardOut(dv: DataView, id: number, len: number): number {
+    const pi = this.pi;
+    const l3 = pi.l3;
+    const v6 = pi.family === 6;
+    if (dv.getUint8(l3 + (v6 ? IPV6_HOP_LIMIT : IPV4_TTL)) <= 1) return this.drop(D_TTL_EXPIRED);
+    this.track(id, DIR_OUT, pi.tcpFlags, pi.proto === PROTO_TCP);
+    const w = this.conns.w;
+    const o = id * CONN_STRIDE;
+    const sv = w[o + W_SVC]!;
+    const cv = w[o + W_CVPORT]!;
+    if (v6) {
+      rewrite6(dv, l3, pi.l4, pi.proto, true, this.svcAddr, sv * 4, cv & 0xffff, w, o + W_CADDR, cv >>> 16);
+    } else {
+      rewrite4(dv, l3, pi.l4, pi.proto, true, this.svcAddr[sv * 4]!, cv & 0xffff, w[o + W_CADDR]!, cv >>> 16);
+    }
+    this.account(id, len, ST_OUTPKTS, ST_OUTBYTES);
+    return VERDICT_TX;
+  }
+
+  /** Adds one packet of `len` bytes to the connection's dest counters. */
+  account(id: number, len: number, pk: number, by: number): void {
+    const dc = this.destStats.c;
+    const dO = this.conns.w[id * CONN_STRIDE + W_DEST]! * ST_STRIDE;
+    dc[dO + pk]! += 1;
+    dc[dO + by]! += len;
+  }
+
+  /** Rebuilds service and total counters from the dests (control path, every tick and listing). */
+  syncStats(): void {
+    const sc = this.svcStats.c;
+    const tc = this.totalStats.c;
+    sc.set(this.svcRetired);
+    tc.set(this.totalRetired);
+    const dc = this.destStats.c;
+    for (const d of this.dests) {
+      if (d === undefined) continue;
+      const so = d.svc.idx * ST_STRIDE;
+      const dO = d.idx * ST_STRIDE;
+      for (let k = 0; k < ST_STRIDE; k++) sc[so + k]! += dc[dO + k]!;
+    }
+    for (const svc of this.svcs) {
+      if (svc === undefined) continue;
+      const so = svc.idx * ST_STRIDE;
+      for (let k = 0; k < ST_STRIDE; k++) tc[k]! += sc[so + k]!;
+    }
+  }
+
+  /** A dest slot is being freed: keep what it counted in its service's (or the total's) sums. */
+  protected retireDestStats(d: Dest): void {
+    const dc = this.destStats.c;
+    const dO = d.idx * ST_STRIDE;
+    const svcAlive = this.svcs[d.svc.idx] === d.svc;
+    const target = svcAlive ? this.svcRetired : this.totalRetired;
+    const to = svcAlive ? d.svc.idx * ST_STRIDE : 0;
+    for (let k = 0; k < ST_STRIDE; k++) target[to + k]! += dc[dO + k]!;
+    this.destStats.reset(d.idx);
+  }
+
+  /** A service slot is being freed: its sums move into the total's retired counters. */
+  protected retireSvcStats(svc: Service): void {
+    const so = svc.idx * ST_STRIDE;
+    for (let k = 0; k < ST_STRIDE; k++) this.totalRetired[k]! += this.svcRetired[so + k]!;
+    this.svcRetired.fill(0, so, so + ST_STRIDE);
+    this.svcStats.reset(svc.idx);
+  }
+
+  /** State transition (TCP) and timeout refresh; keeps the dest's active/inactive counts right. */
+  track(id: number, dir: number, flags: number, tcp: boolean): void {
+    const ct = this.conns;
+    const w = ct.w;
+    const o = id * CONN_STRIDE;
+    const fw = w[o + W_FLAGS]!;
+    const old = fw >>> 16;
+    const st = tcp ? tcpNextState(dir, tcpEvent(flags), old) : old;
+    const exp = this.now + this.timeoutMs[st]!;
+    ct.f64[id * F64_STRIDE + F_EXPIRES] = exp;
+    if (st === old) return;
+    // The deadline may have moved earlier than the slot the connection is filed under.
+    this.wheel.move(id, exp);
+    const dest = this.dests[w[o + W_DEST]!]!;
+    let f = fw & 0xffff;
+    if ((f & CONN_F_INACTIVE) === 0 && st !== S_ESTABLISHED) {
+      dest.activeConns--;
+      dest.inactConns++;
+      f |= CONN_F_INACTIVE;
+    } else if ((f & CONN_F_INACTIVE) !== 0 && st === S_ESTABLISHED) {
+      dest.activeConns++;
+      dest.inactConns--;
+      f &= ~CONN_F_INACTIVE;
+    }
+    w[o + W_FLAGS] = f | (st << 16);
+  }
+
+  /** Creates a connection for the packet in this.pi to service `svcIdx`; 0 (counted) on failure. */
+  private newConn(svcIdx: number, bucket: number): number {
+    const ct = this.conns;
+    if (ct.full) {
+      this.drop(D_CONN_LIMIT);
+      return 0;
+    }
+    const pi = this.pi;
+    const svc = this.svcs[svcIdx]!;
+    const ctx = this.sctx;
+    ctx.family = pi.family;
+    ctx.saddr.set(pi.saddr);
+    ctx.daddr.set(pi.daddr);
+    ctx.sport = pi.sport;
+    ctx.dport = pi.dport;
+    ctx.now = this.now;
+
+    let tmpl = 0;
+    let dest: Dest | null = null;
+    if (svc.persistTimeout > 0) {
+      const pt = this.persist;
+      pt.setKey(pi.family, pi.saddr, 0, svc.persistMask, svcIdx);
+      tmpl = pt.lookup();
+      if (tmpl !== 0) {
+        const d = this.dests[pt.dest[tmpl]!]!;
+        // A template to a quiesced or removed dest is not followed (expire_quiescent_template).
+        if ((d.flags & DEST_F_AVAILABLE) !== 0 && d.weight > 0 && (d.flags & DEST_F_OVERLOAD) === 0) {
+          dest = d;
+          this.counters[E_PERSIST_HIT]! += 1;
+        }
+      }
+    }
+    if (dest === null) dest = svc.sched.schedule(svc, ctx);
+    if (dest === null) {
+      this.drop(D_NO_DEST);
+      return 0;
+    }
+
+    // Local address and port: round robin over the service's pool, skipping exhausted LIPs.
+    const nl = svc.laddrs.length;
+    if (nl === 0) {
+      this.drop(D_NO_LADDR);
+      return 0;
+    }
+    const pIdx = pi.proto === PROTO_UDP ? 1 : 0;
+    const lp = this.laddrs;
+    let la = -1;
+    let lport = 0;
+    for (let t = 0; t < nl; t++) {
+      const cand = svc.laddrs[svc.laddrNext]!;
+      svc.laddrNext = svc.laddrNext + 1 === nl ? 0 : svc.laddrNext + 1;
+      lport = lp.allocPort(cand, pIdx);
+      if (lport !== 0) {
+        la = cand;
+        break;
+      }
+    }
+    if (la < 0) {
+      this.drop(D_NO_LPORT);
+      return 0;
+    }
+
+    if (svc.persistTimeout > 0) {
+      const pt = this.persist;
+      if (tmpl === 0) {
+        // setKey still holds this client's key: findIn/findService used other maps.
+        tmpl = pt.create(svcIdx, dest.idx, svc.persistTimeout * 1000, this.now);
+        if (tmpl === 0) {
+          lp.releasePort(la, pIdx, lport);
+          this.drop(D_NO_TEMPLATE);
+          return 0;
+        }
+        dest.persistConns++;
+      } else if (pt.dest[tmpl] !== dest.idx) {
+        this.dests[pt.dest[tmpl]!]!.persistConns--;
+        this.releaseTemplateDestIfIdle(pt.dest[tmpl]!);
+        pt.dest[tmpl] = dest.idx;
+        dest.persistConns++;
+      }
+      pt.use(tmpl, this.now);
+    }
+
+    const id = ct.alloc();
+    const v6 = pi.family === 6;
+    const tcp = pi.proto === PROTO_TCP;
+    const w = ct.w;
+    const o = id * CONN_STRIDE;
+    const st = tcp ? S_NONE : S_UDP;
+    const flags =
+      CONN_F_USED |
+      CONN_F_INACTIVE |
+      (v6 ? CONN_F_IPV6 : 0) |
+      (tcp ? 0 : CONN_F_UDP) |
+      (tmpl !== 0 ? CONN_F_PERSIST : 0);
+    w[o + W_FLAGS] = flags | (st << 16);
+    this.connTmpl[id] = tmpl;
+    w.set(pi.saddr, o + W_CADDR);
+    w[o + W_CVPORT] = (pi.sport << 16) | pi.dport;
+    w[o + W_LDPORT] = (lport << 16) | (dest.port === 0 ? pi.dport : dest.port);
+    w[o + W_SVC] = svcIdx;
+    w[o + W_DEST] = dest.idx;
+    w[o + W_LADDR] = la;
+    const exp = this.now + this.timeoutMs[st]!;
+    ct.f64[id * F64_STRIDE + F_EXPIRES] = exp;
+    ct.linkIn(id, bucket);
+    lp.out[la * 2 + pIdx]![lport] = id;
+    lp.conns[la]! += 1;
+    this.wheel.insert(id, exp);
+
+    svc.refs++;
+    dest.inactConns++;
+    if (dest.uThreshold > 0 && dest.activeConns + dest.inactConns >= dest.uThreshold)
+      dest.flags |= DEST_F_OVERLOAD;
+    this.destStats.c[dest.idx * ST_STRIDE + ST_CONNS]! += 1;
+    this.counters[E_CONN_NEW]! += 1;
+    return id;
+  }
+
+  /** Removes connection `id` everywhere and returns its resources (wheel callback, reuse, flush). */
+  expireConn(id: number): void {
+    const ct = this.conns;
+    const w = ct.w;
+    const o = id * CONN_STRIDE;
+    const f = w[o + W_FLAGS]! & 0xffff;
+    const v6 = (f & CONN_F_IPV6) !== 0;
+    const udp = (f & CONN_F_UDP) !== 0;
+    const svcIdx = w[o + W_SVC]!;
+    const cv = w[o + W_CVPORT]!;
+    const b = ct.hashIn(
+      udp ? PROTO_UDP : PROTO_TCP,
+      w,
+      o + W_CADDR,
+      cv >>> 16,
+      this.svcAddr,
+      svcIdx * 4,
+      cv & 0xffff,
+      v6,
+    );
+    ct.unlinkIn(id, b);
+    const la = w[o + W_LADDR]!;
+    const lport = w[o + W_LDPORT]! >>> 16;
+    const pIdx = udp ? 1 : 0;
+    const lp = this.laddrs;
+    lp.out[la * 2 + pIdx]![lport] = 0;
+    lp.releasePort(la, pIdx, lport);
+    lp.conns[la]! -= 1;
+    this.wheel.unlink(id);
+
+    const dest = this.dests[w[o + W_DEST]!]!;
+    if ((f & CONN_F_INACTIVE) !== 0) dest.inactConns--;
+    else dest.activeConns--;
+    if ((dest.flags & DEST_F_OVERLOAD) !== 0) {
+      const total = dest.activeConns + dest.inactConns;
+      const clear =
+        dest.lThreshold > 0
+          ? total <= dest.lThreshold
+          : dest.uThreshold > 0
+            ? total * 4 <= dest.uThreshold * 3
+            : true;
+      if (clear) dest.flags &= ~DEST_F_OVERLOAD;
+    }
+    if ((f & CONN_F_PERSIST) !== 0) this.persist.unref(this.connTmpl[id]!, this.now);
+    this.connTmpl[id] = 0;
+    ct.release(id);
+    this.counters[E_CONN_EXPIRED]! += 1;
+
+    const svc = this.svcs[svcIdx]!;
+    svc.refs--;
+    this.onConnGone(svc, dest, la);
+  }
+
+  /** Hook for engine.ts: frees slots of deleted services, dests and LIPs once unused. */
+  protected onConnGone(_svc: Service, _dest: Dest, _la: number): void {}
+
+  private releaseTemplateDest(destIdx: number): void {
+    const d = this.dests[destIdx];
+    if (d === undefined) return;
+    d.persistConns--;
+    this.releaseTemplateDestIfIdle(destIdx);
+  }
+
+  protected releaseTemplateDestIfIdle(_destIdx: number): void {}
+}

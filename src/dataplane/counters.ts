@@ -1,0 +1,76 @@
+// Engine-wide counters: one Float64Array slot each. Drop reasons are counted here instead of thrown.
+// Names are what listings print; keep COUNTER_NAMES in the same order as the constants.
+
+export const C_RX = 0;
+export const C_TX = 1;
+export const C_DROP = 2;
+// Malformed input (rejected at parse)
+export const D_TRUNCATED = 3;
+export const D_BAD_VERSION = 4;
+export const D_BAD_HDR_LEN = 5;
+export const D_BAD_TOTAL_LEN = 6;
+export const D_BAD_IP_CSUM = 7;
+export const D_BAD_L4_HDR = 8;
+export const D_BAD_EXT_HDR = 9;
+// Not for us / no state
+export const D_PROTO_UNSUPPORTED = 10;
+export const D_NOT_LOCAL = 11;
+export const D_NO_SERVICE = 12;
+export const D_NO_CONN = 13;
+export const D_OUT_NO_CONN = 14;
+export const D_FRAG_UNKNOWN = 15;
+// Resources
+export const D_NO_DEST = 16;
+export const D_NO_LADDR = 17;
+export const D_NO_LPORT = 18;
+export const D_CONN_LIMIT = 19;
+// Forwarding
+export const D_TTL_EXPIRED = 20;
+export const D_ICMP_NO_CONN = 21;
+export const D_ICMP_UNSUPPORTED = 22;
+// Events
+export const E_CONN_NEW = 23;
+export const E_CONN_EXPIRED = 24;
+export const E_CONN_REUSED = 25;
+export const E_ICMP_XLATE_IN = 26;
+export const E_ICMP_XLATE_OUT = 27;
+export const E_ICMP_ECHO_REPLY = 28;
+export const E_FRAG_FWD = 29;
+export const E_PERSIST_HIT = 30;
+export const D_NO_TEMPLATE = 31;
+export const C_COUNT = 32;
+
+export const COUNTER_NAMES: readonly string[] = [
+  'rx_pkts',
+  'tx_pkts',
+  'drop_pkts',
+  'drop_truncated',
+  'drop_bad_version',
+  'drop_bad_hdr_len',
+  'drop_bad_total_len',
+  'drop_bad_ip_csum',
+  'drop_bad_l4_hdr',
+  'drop_bad_ext_hdr',
+  'drop_proto_unsupported',
+  'drop_not_local',
+  'drop_no_service',
+  'drop_no_conn',
+  'drop_out_no_conn',
+  'drop_frag_unknown',
+  'drop_no_dest',
+  'drop_no_laddr',
+  'drop_no_lport',
+  'drop_conn_limit',
+  'drop_ttl_expired',
+  'drop_icmp_no_conn',
+  'drop_icmp_unsupported',
+  'conn_new',
+  'conn_expired',
+  'conn_reused',
+  'icmp_xlate_in',
+  'icmp_xlate_out',
+  'icmp_echo_reply',
+  'frag_fwd',
+  'persist_hit',
+  'drop_persist_table_full',
+];

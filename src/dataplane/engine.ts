@@ -1,0 +1,600 @@
+// The engine's public face: control operations that validate fully before changing anything
+// (so a refused change leaves no trace), and read-outs for listings. The packet path is core.ts.
+import { type Family, formatIp, parseIp, prefixMask } from '../common/addr.js';
+import { LvsError } from '../common/errors.js';
+import { defaultConfig, type EngineConfig } from './config.js';
+import { CONN_F_IPV6, CONN_F_UDP, CONN_F_USED } from './conn/table.js';
+import { S_ESTABLISHED, S_FIN_WAIT, S_UDP, STATE_NAMES } from './conn/tcp-states.js';
+import { EngineCore, LOCAL_VIP } from './core.js';
+import { COUNTER_NAMES } from './counters.js';
+import { FK_PORT, flowKeyPort } from './flow-map.js';
+import { isPrime, MH_TAB_SIZE_MAX } from './sched/mh.js';
+import { getScheduler } from './sched/registry.js';
+import {
+  DEST_F_AVAILABLE,
+  DEST_F_OVERLOAD,
+  Dest,
+  FWD_FULLNAT,
+  PROTO_TCP,
+  PROTO_UDP,
+  type Proto,
+  Service,
+} from './service.js';
+import { ST_STRIDE, type StatsCounters, type StatsRates } from './stats.js';
+
+export type ProtoName = 'tcp' | 'udp';
+
+export interface ServiceKey {
+  proto: ProtoName;
+  addr: string;
+  port: number;
+}
+
+export interface ServiceOptions {
+  /** Scheduler name as ipvsadm -s (default wlc). */
+  sched?: string;
+  /** SCHED_F_* bits (ipvsadm -b on -A/-E). */
+  schedFlags?: number;
+  /** Persistence timeout in seconds, 0 = off (ipvsadm -p). */
+  persistTimeout?: number;
+  /** Persistence netmask as a prefix length (ipvsadm -M). */
+  persistPrefix?: number;
+  synproxy?: boolean;
+  toa?: boolean;
+}
+
+export interface DestSpec {
+  addr: string;
+  port: number;
+  weight?: number;
+  uThreshold?: number;
+  lThreshold?: number;
+}
+
+export interface DestChange {
+  weight?: number;
+  uThreshold?: number;
+  lThreshold?: number;
+}
+
+export interface DestInfo {
+  addr: string;
+  port: number;
+  family: Family;
+  fwd: number;
+  weight: number;
+  uThreshold: number;
+  lThreshold: number;
+  activeConns: number;
+  inactConns: number;
+  persistConns: number;
+  overloaded: boolean;
+  stats: StatsCounters;
+  rates: StatsRates;
+}
+
+export interface LaddrInfo {
+  addr: string;
+  family: Family;
+  conns: number;
+  conflicts: number;
+  freeTcpPorts: number;
+  freeUdpPorts: number;
+}
+
+export interface ServiceInfo {
+  proto: ProtoName;
+  family: Family;
+  addr: string;
+  port: number;
+  sched: string;
+  schedFlags: number;
+  persistTimeout: number;
+  persistPrefix: number;
+  synproxy: boolean;
+  toa: boolean;
+  conns: number;
+  stats: StatsCounters;
+  rates: StatsRates;
+  dests: DestInfo[];
+  laddrs: LaddrInfo[];
+}
+
+export interface ConnInfo {
+  proto: ProtoName;
+  family: Family;
+  caddr: string;
+  cport: number;
+  vaddr: string;
+  vport: number;
+  laddr: string;
+  lport: number;
+  daddr: string;
+  dport: number;
+  state: string;
+  /** Milliseconds until expiry. */
+  expiresIn: number;
+}
+
+export interface Timeouts {
+  tcp: number;
+  tcpfin: number;
+  udp: number;
+}
+
+const MAX_WEIGHT = 65535;
+const MAX_PERSIST_S = 0x7fffffff / 1000;
+
+function protoNum(p: ProtoName): Proto {
+  if (p === 'tcp') return PROTO_TCP;
+  if (p === 'udp') return PROTO_UDP;
+  throw new LvsError('EINVAL', `unknown protocol ${String(p)}`);
+}
+
+function parseAddr(text: string, what: string) {
+  const a = parseIp(text);
+  if (!a) throw new LvsError('EINVAL', `invalid ${what} address ${JSON.stringify(text)}`);
+  return a;
+}
+
+function checkPort(port: number, what: string): void {
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new LvsError('EINVAL', `invalid ${what} port ${port}`);
+}
+
+function checkUint(v: number | undefined, max: number, what: string): void {
+  if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > max)) {
+    throw new LvsError('EINVAL', `${what} must be an integer from 0 to ${max}`);
+  }
+}
+
+export class Engine extends EngineCore {
+  private readonly freeSvc: number[] = [];
+  private readonly freeDest: number[] = [];
+  /** VIP address key -> number of services on it (control path only). */
+  private readonly vipRefs = new Map<string, number>();
+
+  constructor(config: Partial<EngineConfig> = {}, now = 0) {
+    const cfg = { ...defaultConfig(), ...config };
+    super(cfg, now);
+    for (let i = cfg.maxServices - 1; i >= 0; i--) this.freeSvc.push(i);
+    for (let i = cfg.maxDests - 1; i >= 0; i--) this.freeDest.push(i);
+  }
+
+  // ---- services -------------------------------------------------------------------------------
+
+  private findSvc(key: ServiceKey): Service {
+    const proto = protoNum(key.proto);
+    const a = parseAddr(key.addr, 'virtual');
+    checkPort(key.port, 'virtual');
+    const m = this.svcMap;
+    this.setAddrKey(m.key, a.words, a.family);
+    m.key[FK_PORT] = flowKeyPort(key.port, proto, a.family);
+    const idx = m.get();
+    if (idx < 0) throw new LvsError('SVC_NOT_FOUND');
+    return this.svcs[idx]!;
+  }
+
+  hasService(key: ServiceKey): boolean {
+    try {
+      this.findSvc(key);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private checkOptions(family: Family, port: number, o: ServiceOptions, current?: Service): void {
+    if (o.sched !== undefined && !getScheduler(o.sched)) {
+      throw new LvsError('SCHED_NOT_FOUND', `Scheduler not found: ${o.sched}`);
+    }
+    checkUint(o.schedFlags, 7, 'scheduler flags');
+    if (
+      o.persistTimeout !== undefined &&
+      (!Number.isFinite(o.persistTimeout) || o.persistTimeout < 0 || o.persistTimeout > MAX_PERSIST_S)
+    ) {
+      throw new LvsError('EINVAL', 'persistence timeout out of range');
+    }
+    if (o.persistPrefix !== undefined)
+      checkUint(o.persistPrefix, family === 4 ? 32 : 128, 'persistence netmask');
+    const persistent = (o.persistTimeout ?? current?.persistTimeout ?? 0) > 0;
+    if (port === 0 && !persistent)
+      throw new LvsError('EINVAL', 'Zero port specified for non-persistent service');
+    if (o.sched === 'mh' || (o.sched === undefined && current?.sched.name === 'mh')) {
+      const n = this.cfg.mhTableSize;
+      if (!isPrime(n) || n > MH_TAB_SIZE_MAX)
+        throw new LvsError('EINVAL', `mh table size ${n} must be a prime up to ${MH_TAB_SIZE_MAX}`);
+    }
+  }
+
+  addService(key: ServiceKey, opts: ServiceOptions = {}): void {
+    const proto = protoNum(key.proto);
+    const a = parseAddr(key.addr, 'virtual');
+    checkPort(key.port, 'virtual');
+    this.checkOptions(a.family, key.port, opts);
+    const m = this.svcMap;
+    this.setAddrKey(m.key, a.words, a.family);
+    m.key[FK_PORT] = flowKeyPort(key.port, proto, a.family);
+    if (m.get() >= 0) throw new LvsError('SVC_EXISTS');
+    const local = this.localGet(a.family, a.words);
+    if (local >= 0) throw new LvsError('EINVAL', `${key.addr} is a local address (LIP) and cannot be a VIP`);
+    if (local !== LOCAL_VIP && this.localFull(a.family))
+      throw new LvsError('NO_MEMORY', 'too many local addresses');
+    const idx = this.freeSvc.pop();
+    if (idx === undefined) throw new LvsError('NO_MEMORY', 'too many services');
+
+    const svc = new Service(idx, proto, a.family, a.words, key.port);
+    svc.mhTableSize = this.cfg.mhTableSize;
+    this.applyOptions(svc, opts);
+    svc.sched = getScheduler(opts.sched ?? 'wlc')!;
+    svc.sched.initService(svc);
+    this.svcs[idx] = svc;
+    this.svcAddr.set(a.words, idx * 4);
+    this.svcStats.reset(idx);
+    this.setAddrKey(m.key, a.words, a.family);
+    m.key[FK_PORT] = flowKeyPort(key.port, proto, a.family);
+    m.set(idx);
+    const vk = `${a.family}/${key.addr}`;
+    this.vipRefs.set(vk, (this.vipRefs.get(vk) ?? 0) + 1);
+    this.localSet(a.family, a.words, LOCAL_VIP);
+  }
+
+  private applyOptions(svc: Service, o: ServiceOptions): void {
+    if (o.schedFlags !== undefined) svc.schedFlags = o.schedFlags;
+    if (o.persistTimeout !== undefined) svc.persistTimeout = o.persistTimeout;
+    if (o.persistPrefix !== undefined) {
+      svc.persistPrefix = o.persistPrefix;
+      prefixMask(svc.family, o.persistPrefix, svc.persistMask);
+      if (svc.family === 4) svc.persistMask.fill(0, 1);
+    } else if (svc.family === 4) {
+      prefixMask(4, svc.persistPrefix, svc.persistMask);
+    }
+    if (o.synproxy !== undefined) svc.synproxy = o.synproxy;
+    if (o.toa !== undefined) svc.toa = o.toa;
+  }
+
+  editService(key: ServiceKey, opts: ServiceOptions): void {
+    const svc = this.findSvc(key);
+    this.checkOptions(svc.family, svc.port, opts, svc);
+    const maskChanged =
+      (opts.persistPrefix !== undefined && opts.persistPrefix !== svc.persistPrefix) ||
+      (opts.persistTimeout !== undefined && opts.persistTimeout > 0 !== svc.persistTimeout > 0);
+    this.applyOptions(svc, opts);
+    if (maskChanged) this.persist.orphanService(svc.idx);
+    if (opts.sched !== undefined && opts.sched !== svc.sched.name) {
+      svc.sched.doneService?.(svc);
+      svc.schedData = null;
+      svc.sched = getScheduler(opts.sched)!;
+      svc.sched.initService(svc);
+    } else if (opts.schedFlags !== undefined) {
+      // Flags change how sh/mh hash: rebuild.
+      svc.sched.doneService?.(svc);
+      svc.sched.initService(svc);
+    }
+  }
+
+  delService(key: ServiceKey): void {
+    this.removeService(this.findSvc(key));
+  }
+
+  /** ipvsadm -C: every service goes; connections drain as in IPVS. */
+  flush(): void {
+    for (const svc of this.svcs) if (svc && !svc.deleted) this.removeService(svc);
+  }
+
+  private removeService(svc: Service): void {
+    for (const d of svc.dests.slice()) this.removeDest(svc, d);
+    for (const la of svc.laddrs) this.unrefLaddr(la);
+    svc.laddrs = [];
+    svc.sched.doneService?.(svc);
+    const m = this.svcMap;
+    this.setAddrKey(m.key, svc.addr, svc.family);
+    m.key[FK_PORT] = flowKeyPort(svc.port, svc.proto, svc.family);
+    m.delete();
+    const vk = `${svc.family}/${formatIp(svc.family, svc.addr)}`;
+    const n = (this.vipRefs.get(vk) ?? 1) - 1;
+    if (n === 0) {
+      this.vipRefs.delete(vk);
+      this.localDelete(svc.family, svc.addr);
+    } else {
+      this.vipRefs.set(vk, n);
+    }
+    this.persist.orphanService(svc.idx);
+    svc.deleted = true;
+    if (svc.refs === 0) this.freeService(svc);
+  }
+
+  private freeService(svc: Service): void {
+    this.retireSvcStats(svc);
+    this.svcs[svc.idx] = undefined;
+    this.freeSvc.push(svc.idx);
+  }
+
+  // ---- real servers ---------------------------------------------------------------------------
+
+  private findDest(svc: Service, addr: string, port: number): Dest | undefined {
+    const a = parseAddr(addr, 'real server');
+    checkPort(port, 'real server');
+    return svc.dests.find(
+      (d) =>
+        d.family === a.family &&
+        d.port === port &&
+        formatIp(d.family, d.addr) === formatIp(a.family, a.words),
+    );
+  }
+
+  private checkDestValues(c: DestChange, cur?: Dest): void {
+    checkUint(c.weight, MAX_WEIGHT, 'weight');
+    checkUint(c.uThreshold, 0x7fffffff, 'upper threshold');
+    checkUint(c.lThreshold, 0x7fffffff, 'lower threshold');
+    const u = c.uThreshold ?? cur?.uThreshold ?? 0;
+    const l = c.lThreshold ?? cur?.lThreshold ?? 0;
+    if (u > 0 && l > u) throw new LvsError('EINVAL', 'lower threshold is above the upper threshold');
+  }
+
+  addDest(key: ServiceKey, spec: DestSpec): void {
+    const svc = this.findSvc(key);
+    const a = parseAddr(spec.addr, 'real server');
+    checkPort(spec.port, 'real server');
+    if (a.family !== svc.family)
+      throw new LvsError(
+        'FAMILY_MISMATCH',
+        'real server and virtual service must be of the same address family',
+      );
+    this.checkDestValues(spec);
+    if (this.findDest(svc, spec.addr, spec.port)) throw new LvsError('DEST_EXISTS');
+    const idx = this.freeDest.pop();
+    if (idx === undefined) throw new LvsError('NO_MEMORY', 'too many real servers');
+    const d = new Dest(idx, svc, a.family, a.words, spec.port);
+    d.fwd = FWD_FULLNAT;
+    d.weight = spec.weight ?? 1;
+    d.uThreshold = spec.uThreshold ?? 0;
+    d.lThreshold = spec.lThreshold ?? 0;
+    this.dests[idx] = d;
+    this.destAddr.set(a.words, idx * 4);
+    this.destPort[idx] = spec.port;
+    this.destStats.reset(idx);
+    svc.dests.push(d);
+    svc.sched.addDest?.(svc, d);
+  }
+
+  editDest(key: ServiceKey, addr: string, port: number, change: DestChange): void {
+    const svc = this.findSvc(key);
+    const d = this.findDest(svc, addr, port);
+    if (!d) throw new LvsError('DEST_NOT_FOUND');
+    this.checkDestValues(change, d);
+    if (change.weight !== undefined) d.weight = change.weight;
+    if (change.uThreshold !== undefined) d.uThreshold = change.uThreshold;
+    if (change.lThreshold !== undefined) d.lThreshold = change.lThreshold;
+    // New thresholds take effect now, as __ip_vs_update_dest does.
+    const total = d.activeConns + d.inactConns;
+    if (d.uThreshold === 0 || total < d.uThreshold) d.flags &= ~DEST_F_OVERLOAD;
+    else d.flags |= DEST_F_OVERLOAD;
+    svc.sched.updDest?.(svc, d);
+  }
+
+  delDest(key: ServiceKey, addr: string, port: number): void {
+    const svc = this.findSvc(key);
+    const d = this.findDest(svc, addr, port);
+    if (!d) throw new LvsError('DEST_NOT_FOUND');
+    this.removeDest(svc, d);
+  }
+
+  private removeDest(svc: Service, d: Dest): void {
+    svc.dests.splice(svc.dests.indexOf(d), 1);
+    d.flags &= ~DEST_F_AVAILABLE;
+    svc.sched.delDest?.(svc, d);
+    this.releaseTemplateDestIfIdle(d.idx);
+  }
+
+  protected override releaseTemplateDestIfIdle(destIdx: number): void {
+    const d = this.dests[destIdx];
+    if (d && !d.available && d.activeConns + d.inactConns === 0 && d.persistConns === 0) {
+      this.retireDestStats(d);
+      this.dests[destIdx] = undefined;
+      this.freeDest.push(destIdx);
+    }
+  }
+
+  protected override onConnGone(svc: Service, dest: Dest, la: number): void {
+    if (svc.deleted && svc.refs === 0 && this.svcs[svc.idx] === svc) this.freeService(svc);
+    if (!dest.available) this.releaseTemplateDestIfIdle(dest.idx);
+    const lp = this.laddrs;
+    if (lp.svcRefs[la] === 0 && lp.conns[la] === 0) this.destroyLaddr(la);
+  }
+
+  // ---- local addresses (FULLNAT source addresses) ---------------------------------------------
+
+  addLaddr(key: ServiceKey, addr: string): void {
+    const svc = this.findSvc(key);
+    const a = parseAddr(addr, 'local');
+    if (a.family !== svc.family)
+      throw new LvsError(
+        'FAMILY_MISMATCH',
+        'local address and virtual service must be of the same address family',
+      );
+    let la = this.localGet(a.family, a.words);
+    if (la === LOCAL_VIP)
+      throw new LvsError('EINVAL', `${addr} is a virtual service address and cannot be a local address`);
+    if (la >= 0 && svc.laddrs.includes(la)) throw new LvsError('LADDR_EXISTS');
+    if (la < 0) {
+      if (this.localFull(a.family)) throw new LvsError('NO_MEMORY', 'too many local addresses');
+      la = this.laddrs.create(a.family, a.words);
+      if (la < 0) throw new LvsError('NO_MEMORY', 'too many local addresses');
+      this.localSet(a.family, a.words, la);
+    }
+    this.laddrs.svcRefs[la]! += 1;
+    svc.laddrs.push(la);
+  }
+
+  delLaddr(key: ServiceKey, addr: string): void {
+    const svc = this.findSvc(key);
+    const a = parseAddr(addr, 'local');
+    const la = this.localGet(a.family, a.words);
+    const pos = la >= 0 ? svc.laddrs.indexOf(la) : -1;
+    if (pos < 0) throw new LvsError('LADDR_NOT_FOUND');
+    svc.laddrs.splice(pos, 1);
+    svc.laddrNext = 0;
+    this.unrefLaddr(la);
+  }
+
+  private unrefLaddr(la: number): void {
+    const lp = this.laddrs;
+    lp.svcRefs[la]! -= 1;
+    // A LIP still carrying connections stays mapped so their replies find them.
+    if (lp.svcRefs[la] === 0 && lp.conns[la] === 0) this.destroyLaddr(la);
+  }
+
+  private destroyLaddr(la: number): void {
+    const lp = this.laddrs;
+    if (lp.family[la] === 0) return;
+    this.localDelete(lp.family[la]!, lp.addr.subarray(la * 4, la * 4 + 4));
+    lp.destroy(la);
+  }
+
+  // ---- global settings ------------------------------------------------------------------------
+
+  /** ipvsadm --set tcp tcpfin udp (seconds; 0 keeps the current value). */
+  setTimeoutsTriple(t: Partial<Timeouts>): void {
+    checkUint(t.tcp, 0x7fffffff, 'tcp timeout');
+    checkUint(t.tcpfin, 0x7fffffff, 'tcpfin timeout');
+    checkUint(t.udp, 0x7fffffff, 'udp timeout');
+    const s = this.cfg.timeouts;
+    if (t.tcp) s[S_ESTABLISHED] = t.tcp;
+    if (t.tcpfin) s[S_FIN_WAIT] = t.tcpfin;
+    if (t.udp) s[S_UDP] = t.udp;
+    this.setTimeouts(s);
+  }
+
+  getTimeouts(): Timeouts {
+    const s = this.cfg.timeouts;
+    return { tcp: s[S_ESTABLISHED]!, tcpfin: s[S_FIN_WAIT]!, udp: s[S_UDP]! };
+  }
+
+  /** ipvsadm -Z: zero counters of one service (and its dests) or of everything. */
+  zero(key?: ServiceKey): void {
+    if (key) {
+      const svc = this.findSvc(key);
+      // Draining (deleted) dests of the service count towards it too.
+      for (const d of this.dests) if (d && d.svc === svc) this.destStats.zero(d.idx);
+      this.svcRetired.fill(0, svc.idx * ST_STRIDE, (svc.idx + 1) * ST_STRIDE);
+      this.svcStats.zero(svc.idx);
+      this.syncStats();
+      return;
+    }
+    this.destStats.zeroAll();
+    this.svcRetired.fill(0);
+    this.totalRetired.fill(0);
+    this.svcStats.zeroAll();
+    this.totalStats.zeroAll();
+  }
+
+  // ---- read-outs ------------------------------------------------------------------------------
+
+  private destInfo(d: Dest): DestInfo {
+    return {
+      addr: formatIp(d.family, d.addr),
+      port: d.port,
+      family: d.family,
+      fwd: d.fwd,
+      weight: d.weight,
+      uThreshold: d.uThreshold,
+      lThreshold: d.lThreshold,
+      activeConns: d.activeConns,
+      inactConns: d.inactConns,
+      persistConns: d.persistConns,
+      overloaded: (d.flags & DEST_F_OVERLOAD) !== 0,
+      stats: this.destStats.read(d.idx),
+      rates: this.destStats.rates(d.idx),
+    };
+  }
+
+  private serviceInfo(svc: Service): ServiceInfo {
+    const lp = this.laddrs;
+    return {
+      proto: svc.proto === PROTO_TCP ? 'tcp' : 'udp',
+      family: svc.family,
+      addr: formatIp(svc.family, svc.addr),
+      port: svc.port,
+      sched: svc.sched.name,
+      schedFlags: svc.schedFlags,
+      persistTimeout: svc.persistTimeout,
+      persistPrefix: svc.persistPrefix,
+      synproxy: svc.synproxy,
+      toa: svc.toa,
+      conns: svc.refs,
+      stats: this.svcStats.read(svc.idx),
+      rates: this.svcStats.rates(svc.idx),
+      dests: svc.dests.map((d) => this.destInfo(d)),
+      laddrs: svc.laddrs.map((la) => ({
+        addr: formatIp(lp.family[la] as Family, lp.addr.subarray(la * 4, la * 4 + 4)),
+        family: lp.family[la] as Family,
+        conns: lp.conns[la]!,
+        conflicts: lp.conflicts[la]!,
+        freeTcpPorts: lp.freePorts(la, 0),
+        freeUdpPorts: lp.freePorts(la, 1),
+      })),
+    };
+  }
+
+  /** Services in creation-slot order (as configured, not deleted). */
+  listServices(): ServiceInfo[] {
+    this.syncStats();
+    const out: ServiceInfo[] = [];
+    for (const svc of this.svcs) if (svc && !svc.deleted) out.push(this.serviceInfo(svc));
+    return out;
+  }
+
+  getService(key: ServiceKey): ServiceInfo {
+    this.syncStats();
+    return this.serviceInfo(this.findSvc(key));
+  }
+
+  totals(): { stats: StatsCounters; rates: StatsRates } {
+    this.syncStats();
+    return { stats: this.totalStats.read(0), rates: this.totalStats.rates(0) };
+  }
+
+  /** Engine counters by name (drops by reason, events). */
+  counterValues(): Record<string, number> {
+    const r: Record<string, number> = {};
+    for (let i = 0; i < COUNTER_NAMES.length; i++) r[COUNTER_NAMES[i]!] = this.counters[i]!;
+    return r;
+  }
+
+  get connCount(): number {
+    return this.conns.count;
+  }
+
+  /** Visits live connections (control path; allocates per connection for the listing). */
+  *connections(limit = Number.POSITIVE_INFINITY): Generator<ConnInfo> {
+    const ct = this.conns;
+    let n = 0;
+    for (let id = 1; id <= ct.capacity && n < limit; id++) {
+      if ((ct.flags(id) & CONN_F_USED) === 0) continue;
+      n++;
+      yield this.connInfo(id);
+    }
+  }
+
+  connInfo(id: number): ConnInfo {
+    const ct = this.conns;
+    const f = ct.flags(id);
+    const family: Family = (f & CONN_F_IPV6) !== 0 ? 6 : 4;
+    const at = (a: Uint32Array, i: number) => formatIp(family, a.subarray(i, i + 4));
+    return {
+      proto: (f & CONN_F_UDP) !== 0 ? 'udp' : 'tcp',
+      family,
+      caddr: at(ct.w, ct.caddrOff(id)),
+      cport: ct.cport(id),
+      vaddr: at(this.svcAddr, ct.svc(id) * 4),
+      vport: ct.vport(id),
+      laddr: at(this.laddrs.addr, ct.laddr(id) * 4),
+      lport: ct.lport(id),
+      daddr: at(this.destAddr, ct.dest(id) * 4),
+      dport: ct.dport(id),
+      state: STATE_NAMES[ct.state(id)]!,
+      expiresIn: Math.max(0, ct.expires(id) - this.now),
+    };
+  }
+}

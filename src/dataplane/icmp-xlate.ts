@@ -1,0 +1,255 @@
+// ICMP errors about tracked connections, translated both ways with their quoted inner headers
+// (so PMTU discovery works through FULLNAT), and echo replies for VIPs and LIPs.
+// Errors are matched by the embedded header, never by the ICMP source: the kernel reports a
+// too-big packet written into the TUN from the LB's own interface address.
+import { VERDICT_TX } from './batch.js';
+import type { EngineCore } from './core.js';
+import { LOCAL_VIP } from './core.js';
+import {
+  D_ICMP_NO_CONN,
+  D_ICMP_UNSUPPORTED,
+  D_NOT_LOCAL,
+  D_TTL_EXPIRED,
+  E_ICMP_ECHO_REPLY,
+  E_ICMP_XLATE_IN,
+  E_ICMP_XLATE_OUT,
+} from './counters.js';
+import { adjustL4Csum, replaceAddr6, rewrite4, rewrite6 } from './fullnat.js';
+import { checksumDv, csumAdjust, negWord, pseudoSum6, sumWord } from './packet/checksum.js';
+import {
+  ICMP_CSUM,
+  ICMP4_ECHO_REPLY,
+  ICMP4_ECHO_REQUEST,
+  ICMP6_ECHO_REPLY,
+  ICMP6_ECHO_REQUEST,
+  icmp4IsError,
+  icmp6IsError,
+} from './packet/icmp.js';
+import { IPV4_CSUM, IPV4_DST, IPV4_SRC, IPV4_TTL } from './packet/ipv4.js';
+import { IPV6_DST, IPV6_HOP_LIMIT, IPV6_SRC, NH_DSTOPTS, NH_HOPOPTS, NH_ROUTING } from './packet/ipv6.js';
+import type { PacketInfo } from './packet/parse.js';
+import { ST_INBYTES, ST_INPKTS, ST_OUTBYTES, ST_OUTPKTS } from './stats.js';
+
+const PROTO_TCP = 6;
+const PROTO_UDP = 17;
+const PROTO_ICMPV6 = 58;
+const ICMP_HDR = 8;
+
+export class IcmpTranslator {
+  private readonly core: EngineCore;
+  /** Inner header fields of the packet being translated. */
+  private readonly isrc = new Uint32Array(4);
+  private readonly idst = new Uint32Array(4);
+
+  constructor(core: EngineCore) {
+    this.core = core;
+  }
+
+  handle(dv: DataView, pi: PacketInfo): number {
+    const core = this.core;
+    if (pi.isFrag) return core.drop(D_ICMP_UNSUPPORTED);
+    const local = core.localGet(pi.family, pi.daddr);
+    if (local === -1) return core.drop(D_NOT_LOCAL);
+    const type = dv.getUint8(pi.l4);
+    if (pi.family === 4) {
+      if (type === ICMP4_ECHO_REQUEST) return this.echo4(dv, pi);
+      if (!icmp4IsError(type)) return core.drop(D_ICMP_UNSUPPORTED);
+    } else {
+      if (type === ICMP6_ECHO_REQUEST) return this.echo6(dv, pi);
+      if (!icmp6IsError(type)) return core.drop(D_ICMP_UNSUPPORTED);
+    }
+    return this.xlateError(dv, pi, local);
+  }
+
+  private echo4(dv: DataView, pi: PacketInfo): number {
+    const l3 = pi.l3;
+    const s = dv.getUint32(l3 + IPV4_SRC);
+    dv.setUint32(l3 + IPV4_SRC, dv.getUint32(l3 + IPV4_DST));
+    dv.setUint32(l3 + IPV4_DST, s);
+    dv.setUint8(l3 + IPV4_TTL, 64);
+    dv.setUint16(l3 + IPV4_CSUM, 0);
+    dv.setUint16(l3 + IPV4_CSUM, checksumDv(dv, l3, (dv.getUint8(l3) & 15) << 2, 0));
+    this.retypeEcho(dv, pi.l4, ICMP4_ECHO_REPLY);
+    this.core.counters[E_ICMP_ECHO_REPLY]! += 1;
+    return VERDICT_TX;
+  }
+
+  private echo6(dv: DataView, pi: PacketInfo): number {
+    const l3 = pi.l3;
+    // Swapping source and destination leaves the pseudo-header sum unchanged.
+    for (let i = 0; i < 16; i += 4) {
+      const t = dv.getUint32(l3 + IPV6_SRC + i);
+      dv.setUint32(l3 + IPV6_SRC + i, dv.getUint32(l3 + IPV6_DST + i));
+      dv.setUint32(l3 + IPV6_DST + i, t);
+    }
+    dv.setUint8(l3 + IPV6_HOP_LIMIT, 64);
+    this.retypeEcho(dv, pi.l4, ICMP6_ECHO_REPLY);
+    this.core.counters[E_ICMP_ECHO_REPLY]! += 1;
+    return VERDICT_TX;
+  }
+
+  private retypeEcho(dv: DataView, l4: number, type: number): void {
+    const oldWord = dv.getUint16(l4);
+    dv.setUint8(l4, type);
+    const diff = (oldWord ^ 0xffff) + dv.getUint16(l4);
+    dv.setUint16(l4 + ICMP_CSUM, csumAdjust(dv.getUint16(l4 + ICMP_CSUM), diff));
+  }
+
+  /**
+   * Inner header offsets: returns the inner transport offset (ports readable) or -1.
+   * Fills isrc/idst and leaves the inner protocol in `this.iproto`.
+   */
+  private iproto = 0;
+  private innerL4(dv: DataView, q: number, end: number, v6: boolean): number {
+    if (!v6) {
+      if (q + 20 > end || dv.getUint8(q) >>> 4 !== 4) return -1;
+      const hl = (dv.getUint8(q) & 15) << 2;
+      // Only a first fragment (or whole datagram) quotes the ports.
+      if (hl < 20 || q + hl + 8 > end || (dv.getUint16(q + 6) & 0x1fff) !== 0) return -1;
+      this.isrc[0] = dv.getUint32(q + IPV4_SRC);
+      this.idst[0] = dv.getUint32(q + IPV4_DST);
+      this.isrc[1] = this.isrc[2] = this.isrc[3] = 0;
+      this.idst[1] = this.idst[2] = this.idst[3] = 0;
+      this.iproto = dv.getUint8(q + 9);
+      return q + hl;
+    }
+    if (q + 40 > end || dv.getUint8(q) >>> 4 !== 6) return -1;
+    for (let i = 0; i < 4; i++) {
+      this.isrc[i] = dv.getUint32(q + IPV6_SRC + 4 * i);
+      this.idst[i] = dv.getUint32(q + IPV6_DST + 4 * i);
+    }
+    let nh = dv.getUint8(q + 6);
+    let p = q + 40;
+    for (let n = 0; n < 4 && (nh === NH_HOPOPTS || nh === NH_ROUTING || nh === NH_DSTOPTS); n++) {
+      if (p + 8 > end) return -1;
+      nh = dv.getUint8(p);
+      p += (dv.getUint8(p + 1) + 1) << 3;
+    }
+    if (p + 8 > end) return -1;
+    this.iproto = nh;
+    return p;
+  }
+
+  private xlateError(dv: DataView, pi: PacketInfo, local: number): number {
+    const core = this.core;
+    const ct = core.conns;
+    const v6 = pi.family === 6;
+    const q = pi.l4 + ICMP_HDR;
+    const end = pi.end;
+    const i4 = this.innerL4(dv, q, end, v6);
+    if (i4 < 0) return core.drop(D_ICMP_UNSUPPORTED);
+    const proto = this.iproto;
+    if (proto !== PROTO_TCP && proto !== PROTO_UDP) return core.drop(D_ICMP_UNSUPPORTED);
+    const isport = dv.getUint16(i4);
+    const idport = dv.getUint16(i4 + 2);
+    const l3 = pi.l3;
+    if (dv.getUint8(l3 + (v6 ? IPV6_HOP_LIMIT : IPV4_TTL)) <= 1) return core.drop(D_TTL_EXPIRED);
+
+    let id: number;
+    let toRs: boolean;
+    if (local === LOCAL_VIP) {
+      // About a packet we sent to the client (VIP:vport -> CIP:cport): goes to the real server.
+      const b = ct.hashIn(proto, this.idst, 0, idport, this.isrc, 0, isport, v6);
+      id = core.lookupIn(b, proto, v6, this.idst, 0, idport, this.isrc, 0, isport);
+      toRs = true;
+    } else {
+      // About a packet we sent to the real server (LIP:lport -> RIP:rport): goes to the client.
+      const la = core.localGet(pi.family, this.isrc);
+      id = la >= 0 ? core.laddrs.out[la * 2 + (proto === PROTO_UDP ? 1 : 0)]![isport]! : 0;
+      if (id !== 0 && !core.outMatches(id, proto, v6, this.idst, 0, idport)) id = 0;
+      toRs = false;
+    }
+    if (id === 0) return core.drop(D_ICMP_NO_CONN);
+
+    const la = ct.laddr(id);
+    const d = ct.dest(id);
+    const s = ct.svc(id);
+    const laddr = core.laddrs.addr;
+    const inner3 = q;
+    if (!v6) {
+      // Outer: new addresses, TTL and header checksum. Inner: addresses, ports, both checksums.
+      let osrc: number;
+      let odst: number;
+      let nsrc: number;
+      let nsport: number;
+      let ndst: number;
+      let ndport: number;
+      if (toRs) {
+        osrc = laddr[la * 4]!;
+        odst = core.destAddr[d * 4]!;
+        nsrc = odst;
+        nsport = ct.dport(id);
+        ndst = osrc;
+        ndport = ct.lport(id);
+      } else {
+        osrc = core.svcAddr[s * 4]!;
+        odst = ct.w[ct.caddrOff(id)]!;
+        nsrc = odst;
+        nsport = ct.cport(id);
+        ndst = osrc;
+        ndport = ct.vport(id);
+      }
+      rewrite4(dv, l3, pi.l4, 1, false, osrc, 0, odst, 0);
+      const addrDiff = negWord(this.isrc[0]!) + negWord(this.idst[0]!) + sumWord(nsrc) + sumWord(ndst);
+      dv.setUint32(inner3 + IPV4_SRC, nsrc);
+      dv.setUint32(inner3 + IPV4_DST, ndst);
+      dv.setUint16(inner3 + IPV4_CSUM, csumAdjust(dv.getUint16(inner3 + IPV4_CSUM), addrDiff));
+      this.innerPorts(dv, i4, end, proto, addrDiff, nsport, ndport, false);
+      dv.setUint16(pi.l4 + ICMP_CSUM, 0);
+      dv.setUint16(pi.l4 + ICMP_CSUM, checksumDv(dv, pi.l4, end - pi.l4, 0));
+    } else {
+      let addrDiff: number;
+      let nsport: number;
+      let ndport: number;
+      if (toRs) {
+        rewrite6(dv, l3, pi.l4, PROTO_ICMPV6, false, laddr, la * 4, 0, core.destAddr, d * 4, 0);
+        addrDiff = replaceAddr6(dv, inner3 + IPV6_SRC, core.destAddr, d * 4);
+        addrDiff += replaceAddr6(dv, inner3 + IPV6_DST, laddr, la * 4);
+        nsport = ct.dport(id);
+        ndport = ct.lport(id);
+      } else {
+        rewrite6(dv, l3, pi.l4, PROTO_ICMPV6, false, core.svcAddr, s * 4, 0, ct.w, ct.caddrOff(id), 0);
+        addrDiff = replaceAddr6(dv, inner3 + IPV6_SRC, ct.w, ct.caddrOff(id));
+        addrDiff += replaceAddr6(dv, inner3 + IPV6_DST, core.svcAddr, s * 4);
+        nsport = ct.cport(id);
+        ndport = ct.vport(id);
+      }
+      this.innerPorts(dv, i4, end, proto, addrDiff, nsport, ndport, true);
+      const len = end - pi.l4;
+      dv.setUint16(pi.l4 + ICMP_CSUM, 0);
+      dv.setUint16(
+        pi.l4 + ICMP_CSUM,
+        checksumDv(dv, pi.l4, len, pseudoSum6(dv, l3 + IPV6_SRC, l3 + IPV6_DST, PROTO_ICMPV6, len)),
+      );
+    }
+    const len = end - l3;
+    if (toRs) {
+      core.account(id, len, ST_INPKTS, ST_INBYTES);
+      core.counters[E_ICMP_XLATE_IN]! += 1;
+    } else {
+      core.account(id, len, ST_OUTPKTS, ST_OUTBYTES);
+      core.counters[E_ICMP_XLATE_OUT]! += 1;
+    }
+    return VERDICT_TX;
+  }
+
+  /** Rewrites the quoted ports and, when the quote reaches it, the quoted transport checksum. */
+  private innerPorts(
+    dv: DataView,
+    i4: number,
+    end: number,
+    proto: number,
+    addrDiff: number,
+    sport: number,
+    dport: number,
+    v6: boolean,
+  ): void {
+    const osp = dv.getUint16(i4);
+    const odp = dv.getUint16(i4 + 2);
+    dv.setUint16(i4, sport);
+    dv.setUint16(i4 + 2, dport);
+    const diff = addrDiff + (osp ^ 0xffff) + (odp ^ 0xffff) + sport + dport;
+    const csumEnd = proto === PROTO_TCP ? i4 + 18 : i4 + 8;
+    if (csumEnd <= end) adjustL4Csum(dv, i4, proto, diff, v6);
+  }
+}

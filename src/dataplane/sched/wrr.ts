@@ -1,0 +1,100 @@
+// Weighted round robin (ip_vs_wrr.c): passes over the dests with a required weight cw that steps
+// down by the gcd of the weights from the maximum; a dest is taken when its weight >= cw.
+import { DEST_F_OVERLOAD, type Dest, type Service } from '../service.js';
+import type { Scheduler } from './scheduler.js';
+
+class WrrState {
+  dests: Dest[] = [];
+  /** Position of the current dest; -1 = list head. */
+  cl = -1;
+  /** Current required weight. */
+  cw = 0;
+  /** Max weight minus (di - 1), so the last pass runs with cw = 1 as in IPVS. */
+  mw = 0;
+  /** Step: gcd of the positive weights (1 if none). */
+  di = 1;
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) {
+    const t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+function recalc(svc: Service, st: WrrState): void {
+  let g = 0;
+  let max = 0;
+  for (const d of svc.dests) {
+    if (d.weight > 0) g = g > 0 ? gcd(d.weight, g) : d.weight;
+    if (d.weight > max) max = d.weight;
+  }
+  st.dests = svc.dests.slice();
+  st.cl = -1;
+  st.di = g > 0 ? g : 1;
+  st.mw = max - (st.di - 1);
+}
+
+/** ip_vs_wrr_dest_changed: restart from the head, keep cw where it still makes sense. */
+function changed(svc: Service): void {
+  const st = svc.schedData as WrrState;
+  recalc(svc, st);
+  if (st.cw > st.mw || st.cw === 0) st.cw = st.mw;
+  else if (st.di > 1) st.cw = Math.floor(st.cw / st.di) * st.di + 1;
+}
+
+export const wrr: Scheduler = {
+  name: 'wrr',
+  initService(svc) {
+    const st = new WrrState();
+    svc.schedData = st;
+    recalc(svc, st);
+    st.cw = st.mw;
+  },
+  doneService(svc) {
+    svc.schedData = null;
+  },
+  addDest: changed,
+  delDest: changed,
+  updDest: changed,
+  schedule(svc) {
+    const st = svc.schedData as WrrState;
+    if (st.mw <= 0) return null;
+    const dests = st.dests;
+    const n = dests.length;
+    const last = st.cl;
+    let i = last;
+    let stop = -2; // none yet
+    let lastPass = false;
+    let restarted = false;
+    for (;;) {
+      for (i = i + 1; i < n; i++) {
+        const d = dests[i]!;
+        if ((d.flags & DEST_F_OVERLOAD) === 0 && d.weight >= st.cw) {
+          st.cl = i;
+          return d;
+        }
+        if (i === stop) {
+          st.cl = i;
+          return null; // every dest checked down to weight 1: all overloaded
+        }
+      }
+      i = -1; // back at the head
+      st.cw -= st.di;
+      if (st.cw <= 0) {
+        st.cw = st.mw;
+        // A full pass at weight >= 1 has already covered every dest.
+        if (lastPass || last === -1) {
+          st.cl = -1;
+          return null;
+        }
+        restarted = true;
+      }
+      lastPass = st.cw <= st.di;
+      // The first pass at weight >= 1 began after `last`; finish the dests up to it.
+      if (lastPass && restarted && last !== -1) stop = last;
+    }
+  },
+};
