@@ -22,6 +22,8 @@ export interface EngineConfig {
   expireBudget: number;
   /** Most persistence templates (client networks remembered by persistent services). */
   maxTemplates: number;
+  /** Fragmented datagrams tracked at once (first fragment seen, later ones expected). */
+  fragEntries: number;
   /** Default Maglev table size (a prime). */
   mhTableSize: number;
   /** Seed for the hash tables; random unless a test fixes it. */
@@ -41,6 +43,7 @@ export function defaultConfig(): EngineConfig {
     wheelGranularityMs: 100,
     expireBudget: 200000,
     maxTemplates: 1 << 16,
+    fragEntries: 4096,
     mhTableSize: 65537,
     seed: (Math.random() * 0x100000000) >>> 0,
   };

@@ -58,9 +58,11 @@ import {
   E_CONN_EXPIRED,
   E_CONN_NEW,
   E_CONN_REUSED,
+  E_FRAG_FWD,
   E_PERSIST_HIT,
 } from './counters.js';
 import { FK_EXTRA, FK_PORT, FlowMap, flowKeyPort } from './flow-map.js';
+import { FragCache } from './frag-cache.js';
 import { rewrite4, rewrite6 } from './fullnat.js';
 import { IcmpTranslator } from './icmp-xlate.js';
 import { LaddrPool } from './laddr-pool.js';
@@ -125,6 +127,7 @@ export class EngineCore {
   protected readonly pi = new PacketInfo();
   private readonly sctx = newSchedCtx();
   private readonly icmp: IcmpTranslator;
+  private readonly frags: FragCache;
   private readonly expireCb = (id: number): void => this.expireConn(id);
   /** Engine time of the packets being processed (ms). */
   now: number;
@@ -156,6 +159,7 @@ export class EngineCore {
     this.local4 = new Addr4Map(cap);
     this.setTimeouts(cfg.timeouts);
     this.icmp = new IcmpTranslator(this);
+    this.frags = new FragCache(cfg.fragEntries, 30_000, cfg.seed ^ 0x3c6ef372);
   }
 
   setTimeouts(seconds: readonly number[]): void {
@@ -248,7 +252,7 @@ export class EngineCore {
     const proto = pi.proto;
     if (proto === PROTO_ICMP || proto === PROTO_ICMPV6) return this.icmp.handle(dv, pi);
     if (proto !== PROTO_TCP && proto !== PROTO_UDP) return this.drop(D_PROTO_UNSUPPORTED);
-    if (pi.fragTail) return this.drop(D_FRAG_UNKNOWN);
+    if (pi.fragTail) return this.forwardFragTail(dv, len);
 
     const v6 = pi.family === 6;
     const local = v6 ? this.localGet6(pi.daddr) : this.local4.get(pi.daddr[0]!);
@@ -442,6 +446,7 @@ export class EngineCore {
       );
     }
     this.account(id, len, ST_INPKTS, ST_INBYTES);
+    if (pi.isFrag) this.frags.add(pi.family, pi.proto, pi.saddr, pi.daddr, pi.fragId, id, DIR_IN, this.now);
     return VERDICT_TX;
   }
 
@@ -461,6 +466,67 @@ export class EngineCore {
       rewrite4(dv, l3, pi.l4, pi.proto, true, this.svcAddr[sv * 4]!, cv & 0xffff, w[o + W_CADDR]!, cv >>> 16);
     }
     this.account(id, len, ST_OUTPKTS, ST_OUTBYTES);
+    if (pi.isFrag) this.frags.add(pi.family, pi.proto, pi.saddr, pi.daddr, pi.fragId, id, DIR_OUT, this.now);
+    return VERDICT_TX;
+  }
+
+  /** A fragment without transport header: follows its first fragment's connection, addresses only. */
+  private forwardFragTail(dv: DataView, len: number): number {
+    const pi = this.pi;
+    const v6 = pi.family === 6;
+    const id = this.frags.find(pi.family, pi.proto, pi.saddr, pi.daddr, pi.fragId, this.now);
+    if (id === 0) return this.drop(D_FRAG_UNKNOWN);
+    const w = this.conns.w;
+    const o = id * CONN_STRIDE;
+    const dir = this.frags.lastDir;
+    // The connection may have ended and its id been reused: check it still has these addresses.
+    const f = w[o + W_FLAGS]!;
+    if (
+      (f & CONN_F_USED) === 0 ||
+      ((f & CONN_F_IPV6) !== 0) !== v6 ||
+      ((f & CONN_F_UDP) !== 0) !== (pi.proto === PROTO_UDP)
+    ) {
+      return this.drop(D_FRAG_UNKNOWN);
+    }
+    const la = w[o + W_LADDR]! * 4;
+    const d = w[o + W_DEST]! * 4;
+    const sv = w[o + W_SVC]! * 4;
+    const lA = this.laddrs.addr;
+    const dA = this.destAddr;
+    const sA = this.svcAddr;
+    const s = pi.saddr;
+    const t = pi.daddr;
+    const ok =
+      dir === DIR_IN
+        ? w[o] === s[0] &&
+          w[o + 1] === s[1] &&
+          w[o + 2] === s[2] &&
+          w[o + 3] === s[3] &&
+          sA[sv] === t[0] &&
+          sA[sv + 1] === t[1] &&
+          sA[sv + 2] === t[2] &&
+          sA[sv + 3] === t[3]
+        : dA[d] === s[0] &&
+          dA[d + 1] === s[1] &&
+          dA[d + 2] === s[2] &&
+          dA[d + 3] === s[3] &&
+          lA[la] === t[0] &&
+          lA[la + 1] === t[1] &&
+          lA[la + 2] === t[2] &&
+          lA[la + 3] === t[3];
+    if (!ok) return this.drop(D_FRAG_UNKNOWN);
+    const l3 = pi.l3;
+    if (dv.getUint8(l3 + (v6 ? IPV6_HOP_LIMIT : IPV4_TTL)) <= 1) return this.drop(D_TTL_EXPIRED);
+    if (dir === DIR_IN) {
+      if (v6) rewrite6(dv, l3, pi.l4, pi.proto, false, lA, la, 0, dA, d, 0);
+      else rewrite4(dv, l3, pi.l4, pi.proto, false, lA[la]!, 0, dA[d]!, 0);
+      this.account(id, len, ST_INPKTS, ST_INBYTES);
+    } else {
+      if (v6) rewrite6(dv, l3, pi.l4, pi.proto, false, sA, sv, 0, w, o + W_CADDR, 0);
+      else rewrite4(dv, l3, pi.l4, pi.proto, false, sA[sv]!, 0, w[o + W_CADDR]!, 0);
+      this.account(id, len, ST_OUTPKTS, ST_OUTBYTES);
+    }
+    this.counters[E_FRAG_FWD]! += 1;
     return VERDICT_TX;
   }
 

@@ -1,7 +1,7 @@
 // FULLNAT through the engine: hand-built packets in, rewritten packets out, every field checked.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { tcp4, tcp6, udp4, udp6 } from '../support/packet-builder.js';
+import { fragment4, fragment6, tcp4, tcp6, udp4, udp6 } from '../support/packet-builder.js';
 import { CIP, CIP6, counter, fixture, LIP, LIP6, RS1, RS6, SVC6, send, VIP, VIP6 } from './helpers.js';
 
 describe('FULLNAT TCP over IPv4', () => {
@@ -177,5 +177,75 @@ describe('FULLNAT UDP', () => {
     assert.equal(b.tx, true);
     assert.equal(b.d.dst, CIP6);
     assert.equal(b.d.l4CsumOk, true);
+  });
+});
+
+describe('mixed families', () => {
+  test('IPv4 replies still match after an IPv6 packet went through (no stale address words)', () => {
+    const e = fixture();
+    e.addService(SVC6, {});
+    e.addDest(SVC6, { addr: RS6, port: 80 });
+    e.addLaddr(SVC6, LIP6);
+    send(e, tcp4(CIP, 40000, VIP, 80, 'S'));
+    send(e, tcp6(CIP6, 40000, VIP6, 80, 'S'));
+    assert.equal(send(e, tcp4(RS1, 80, LIP, 1025, 'SA')).tx, true);
+    assert.equal(send(e, tcp6(RS6, 80, LIP6, 1025, 'SA')).tx, true);
+    send(e, tcp6(CIP6, 40001, VIP6, 80, 'S'));
+    assert.equal(send(e, tcp4(CIP, 40000, VIP, 80, 'A')).tx, true);
+  });
+});
+
+describe('fragments', () => {
+  test('later fragments follow the first one: UDP both ways, IPv4', () => {
+    const e = fixture({ key: { proto: 'udp', addr: VIP, port: 53 } });
+    const big = udp4(CIP, 5353, VIP, 53, 'z'.repeat(3000), { ip: { id: 4242 } });
+    const frags = fragment4(big, 1400);
+    assert.equal(frags.length, 3);
+    const outs = frags.map((f) => send(e, f));
+    for (const o of outs) {
+      assert.equal(o.tx, true);
+      assert.equal(o.d.src, LIP);
+      assert.equal(o.d.dst, RS1);
+      assert.equal(o.d.ipCsumOk, true);
+      assert.equal(o.d.id, 4242);
+    }
+    assert.equal(counter(e, 'frag_fwd'), 2);
+    // Reassembled at the RS, the datagram's checksum must hold.
+    const payload = Buffer.concat(
+      outs.map((o) => Buffer.from(o.d.l4.length ? o.out.subarray(o.d.headerLength, o.d.totalLength) : [])),
+    );
+    const whole = udp4(LIP, 1025, RS1, 80, 'z'.repeat(3000), { ip: { id: 4242 } });
+    assert.deepEqual([...payload], [...whole.subarray(20)]);
+    const reply = fragment4(udp4(RS1, 80, LIP, 1025, 'r'.repeat(2000), { ip: { id: 7 } }), 1000);
+    for (const f of reply) {
+      const o = send(e, f);
+      assert.equal(o.tx, true);
+      assert.equal(o.d.src, VIP);
+      assert.equal(o.d.dst, CIP);
+    }
+  });
+
+  test('IPv6 fragments follow the first one', () => {
+    const key = { proto: 'udp' as const, addr: VIP6, port: 53 };
+    const e = fixture({ key, rs: [RS6], lips: [LIP6] });
+    const frags = fragment6(udp6(CIP6, 5353, VIP6, 53, 'q'.repeat(3000)), 1400, 0xabcdef);
+    for (const f of frags) {
+      const o = send(e, f);
+      assert.equal(o.tx, true, JSON.stringify(e.counterValues()));
+      assert.equal(o.d.src, LIP6);
+      assert.equal(o.d.dst, RS6);
+    }
+    assert.equal(counter(e, 'frag_fwd'), frags.length - 1);
+  });
+
+  test('a later fragment that comes first, or after its connection ended, is dropped', () => {
+    const e = fixture({ key: { proto: 'udp', addr: VIP, port: 53 } });
+    const frags = fragment4(udp4(CIP, 5353, VIP, 53, 'z'.repeat(3000), { ip: { id: 1 } }), 1400);
+    assert.equal(send(e, frags[1]!).tx, false);
+    assert.equal(counter(e, 'drop_frag_unknown'), 1);
+    assert.equal(send(e, frags[0]!).tx, true);
+    e.tick(400_000);
+    assert.equal(e.connCount, 0);
+    assert.equal(send(e, frags[2]!, 400_000).tx, false);
   });
 });

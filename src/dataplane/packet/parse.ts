@@ -92,8 +92,13 @@ export function parsePacket(dv: DataView, off: number, len: number, pi: PacketIn
     pi.family = 4;
     pi.end = off + tot;
     pi.proto = dv.getUint8(off + IPV4_PROTO);
-    pi.saddr[0] = dv.getUint32(off + IPV4_SRC);
-    pi.daddr[0] = dv.getUint32(off + IPV4_DST);
+    // Words 1-3 must be zero for IPv4: lookups compare all four against zero-padded tables.
+    const sa = pi.saddr;
+    const da = pi.daddr;
+    sa[0] = dv.getUint32(off + IPV4_SRC);
+    da[0] = dv.getUint32(off + IPV4_DST);
+    sa[1] = sa[2] = sa[3] = 0;
+    da[1] = da[2] = da[3] = 0;
     pi.l4 = off + hl;
     l4len = tot - hl;
     const frag = dv.getUint16(off + IPV4_FRAG);
