@@ -34,13 +34,13 @@ export function parseIpv6(text: string, out: Uint32Array = new Uint32Array(4)): 
     head = text.slice(0, dbl);
     tail = text.slice(dbl + 2);
   }
-  const groups = (s: string): number[] | null => {
+  const groups = (s: string, v4Tail: boolean): number[] | null => {
     if (s === '') return [];
     const parts = s.split(':');
     const res: number[] = [];
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i]!;
-      if (i === parts.length - 1 && p.includes('.')) {
+      if (v4Tail && i === parts.length - 1 && p.includes('.')) {
         const v4 = parseIpv4(p);
         if (v4 === null) return null;
         res.push(v4 >>> 16, v4 & 0xffff);
@@ -51,8 +51,9 @@ export function parseIpv6(text: string, out: Uint32Array = new Uint32Array(4)): 
     }
     return res;
   };
-  const h = groups(head);
-  const t = groups(tail);
+  // Dotted IPv4 may only form the last 32 bits.
+  const h = groups(head, dbl < 0);
+  const t = groups(tail, true);
   if (!h || !t) return null;
   if (dbl >= 0 ? h.length + t.length > 7 : h.length !== 8) return null;
   const all = h.concat(new Array<number>(8 - h.length - t.length).fill(0), t);
@@ -78,6 +79,8 @@ export function formatIpv4(v: number): string {
 
 /** RFC 5952 text: lower case, longest run (>= 2) of zero groups as ::, first run on ties. */
 export function formatIpv6(w: ArrayLike<number>): string {
+  // IPv4-mapped addresses print with a dotted tail, as inet_ntop (and so ipvsadm) does.
+  if (w[0] === 0 && w[1] === 0 && w[2] === 0xffff) return `::ffff:${formatIpv4(w[3]!)}`;
   const g: number[] = [];
   for (let i = 0; i < 4; i++) g.push(w[i]! >>> 16, w[i]! & 0xffff);
   let bestStart = -1;

@@ -95,7 +95,7 @@ export class PersistTable {
     this.refs[id] = r;
     // An orphan (its service was deleted or changed) goes with its last connection.
     if (r === 0 && this.mapped[id] === 0) this.release(id);
-    else if (r === 0 && this.expires[id]! < now) this.expires[id] = now;
+    else if (r === 0) this.expires[id] = Math.max(this.expires[id]!, now + this.timeoutMs[id]!);
   }
 
   /** Takes every template of service `svcIdx` out of lookups (service deleted or its mask changed). */

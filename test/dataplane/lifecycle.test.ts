@@ -57,6 +57,15 @@ describe('connection expiry', () => {
     assert.equal(e.connCount, 0);
   });
 
+  test('a lowered timeout applies from the next packet on', () => {
+    const e = fixture();
+    establish(e, 1, 0);
+    e.setTimeoutsTriple({ tcp: 30 });
+    send(e, tcp4(CIP, 1, VIP, 80, 'A'), 1_000);
+    e.tick(31_200);
+    assert.equal(e.connCount, 0, 'expired 30 s after its last packet, not 900 s');
+  });
+
   test('expiry work per tick is bounded and resumes on the next tick', () => {
     const e = fixture({ cfg: { expireBudget: 10 } });
     for (let i = 0; i < 35; i++) send(e, tcp4(CIP, 40000 + i, VIP, 80, 'S'), 0);

@@ -41,7 +41,7 @@ export const EV_SYN = 0;
 export const EV_FIN = 1;
 export const EV_ACK = 2;
 export const EV_RST = 3;
-/** No flag the table knows (IPVS leaves the state alone). */
+/** None of SYN/FIN/ACK/RST: IPVS's set_tcp_state moves the connection to CLOSE. */
 export const EV_NONE = -1;
 
 // Columns are the current state in S_* order (NO ES SS SR FW TW CL CW LA LI SA).
@@ -95,5 +95,20 @@ export function tcpEvent(flags: number): number {
 }
 
 export function tcpNextState(dir: number, ev: number, state: number): number {
-  return ev < 0 ? state : TCP_NEXT_STATE[(dir * 4 + ev) * S_LAST + state]!;
+  if (ev < 0) return state === S_UDP ? S_UDP : S_CLOSE;
+  return TCP_NEXT_STATE[(dir * 4 + ev) * S_LAST + state]!;
 }
+
+/**
+ * The same table indexed directly by the TCP flags byte: next = TCP_FLAGS_NEXT[(dir * 32 +
+ * (flags & 0x17)) * S_LAST + state], which saves the fast path the event classification.
+ */
+export const TCP_FLAGS_NEXT: Uint8Array = (() => {
+  const t = new Uint8Array(2 * 32 * S_LAST);
+  for (let dir = 0; dir < 2; dir++) {
+    for (let f = 0; f < 32; f++) {
+      for (let s = 0; s < S_LAST; s++) t[(dir * 32 + f) * S_LAST + s] = tcpNextState(dir, tcpEvent(f), s);
+    }
+  }
+  return t;
+})();

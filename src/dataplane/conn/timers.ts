@@ -61,10 +61,9 @@ export class ExpiryWheel {
 
   /**
    * Visits the slots up to time `now`. Deadlines are read at expires[id * stride + offset].
-   * For each entry, a deadline <= now calls onExpire(id) (which
-   * must unlink it); otherwise the entry is re-filed under its current deadline. Stops after
-   * about `budget` entries so one tick stays short; the rest is picked up by the next call.
-   * Returns the number of entries expired.
+   * For each entry, a deadline <= now calls onExpire(id) (which must unlink it); otherwise the
+   * entry is re-filed under its current deadline. Stops after `budget` entries so one tick stays
+   * short; the rest is picked up by the next call. Returns the number of entries expired.
    */
   sweep(
     now: number,
@@ -80,16 +79,13 @@ export class ExpiryWheel {
     const tmp = this.tmp;
     let expired = 0;
     let visited = 0;
-    while (this.swept < target) {
-      const slot = this.swept + 1;
-      const h = this.sentinel0 + (slot & (this.slots - 1));
-      this.swept = slot;
-      if (this.next[h] === h) continue;
-      // Detach the slot's list under `tmp`: entries re-filed far ahead may land in this same slot
-      // again, and must not be met twice in one visit.
-      this.splice(h, tmp);
+    for (;;) {
+      // The slot being visited sits on `tmp`, detached: entries re-filed a revolution ahead land
+      // in its bucket again and must not be met twice. A visit cut short by the budget stays on
+      // `tmp` and is finished first by the next call, so one crowded slot cannot stall the wheel.
       let id = this.next[tmp]!;
       while (id !== tmp) {
+        if (visited >= budget) return expired;
         const nx = this.next[id]!;
         const at = expires[id * stride + offset]!;
         if (at <= now) {
@@ -99,16 +95,13 @@ export class ExpiryWheel {
           this.unlink(id);
           this.insert(id, at);
         }
+        visited++;
         id = nx;
-        if (++visited >= budget && id !== tmp) {
-          // Put the unvisited rest back and resume from this slot next time.
-          this.splice(tmp, h);
-          this.swept = slot - 1;
-          return expired;
-        }
       }
+      if (this.swept >= target) return expired;
+      this.swept++;
+      this.splice(this.sentinel0 + (this.swept & (this.slots - 1)), tmp);
     }
-    return expired;
   }
 
   /** Moves every entry of list `from` to the front of list `to` (both sentinels). */

@@ -28,7 +28,7 @@ export function checksumDv(dv: DataView, off: number, len: number, initial: numb
 
 /** Folds a (possibly > 32-bit) sum to 16 bits with end-around carry. */
 export function fold(s: number): number {
-  if (s > 0xffffffff) s = (s % 0x10000) + Math.floor(s / 0x10000);
+  while (s > 0xffffffff) s = (s % 0x10000) + Math.floor(s / 0x10000);
   s = (s & 0xffff) + (s >>> 16);
   s = (s & 0xffff) + (s >>> 16);
   return s;

@@ -126,7 +126,8 @@ export function parsePacket(dv: DataView, off: number, len: number, pi: PacketIn
     let p = off + IPV6_HDR_LEN;
     for (let n = 0; ; n++) {
       if (nh === NH_HOPOPTS || nh === NH_ROUTING || nh === NH_DSTOPTS) {
-        if (n === MAX_EXT_HDRS || p + 8 > pi.end) return D_BAD_EXT_HDR;
+        // Hop-by-hop options may only follow the fixed header (RFC 8200 4.1).
+        if (n === MAX_EXT_HDRS || p + 8 > pi.end || (nh === NH_HOPOPTS && n > 0)) return D_BAD_EXT_HDR;
         // A routing header still steering elsewhere means we are not the final destination.
         if (nh === NH_ROUTING && dv.getUint8(p + 3) !== 0) return D_BAD_EXT_HDR;
         const hl = (dv.getUint8(p + 1) + 1) << 3;

@@ -1,0 +1,97 @@
+// The daemon's control protocol: newline-delimited JSON over a unix socket.
+// Every request carries the protocol version; the daemon refuses versions it does not speak.
+// Operations mirror ipvsadm's: the CLI turns argv into one Request, the daemon answers one Response.
+import type {
+  ConnInfo,
+  DestChange,
+  DestSpec,
+  ServiceInfo,
+  ServiceKey,
+  ServiceOptions,
+  Timeouts,
+} from '../dataplane/engine.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export type { ConnInfo, DestChange, DestSpec, ServiceInfo, ServiceKey, ServiceOptions, Timeouts };
+
+/** One service as configured (what -S prints, -R reads and the state file stores). */
+export interface ServiceConfig {
+  svc: ServiceKey;
+  opts: Required<
+    Pick<ServiceOptions, 'sched' | 'schedFlags' | 'persistTimeout' | 'persistPrefix' | 'synproxy' | 'toa'>
+  >;
+  dests: Required<DestSpec>[];
+  laddrs: string[];
+}
+
+export type Request =
+  | { op: 'addService'; svc: ServiceKey; opts: ServiceOptions }
+  | { op: 'editService'; svc: ServiceKey; opts: ServiceOptions }
+  | { op: 'delService'; svc: ServiceKey }
+  /** -C */
+  | { op: 'flush' }
+  | { op: 'addDest'; svc: ServiceKey; dest: DestSpec }
+  | { op: 'editDest'; svc: ServiceKey; addr: string; port: number; change: DestChange }
+  | { op: 'delDest'; svc: ServiceKey; addr: string; port: number }
+  /** -P / -Q */
+  | { op: 'addLaddr'; svc: ServiceKey; addr: string }
+  | { op: 'delLaddr'; svc: ServiceKey; addr: string }
+  /** -Z (all services when svc is absent) */
+  | { op: 'zero'; svc?: ServiceKey }
+  /** --set tcp tcpfin udp (0 keeps a value) */
+  | { op: 'setTimeouts'; timeouts: Partial<Timeouts> }
+  /** Several changes applied all-or-nothing, in order (-R, scripted changes). */
+  | { op: 'batch'; requests: Request[] }
+  /** -L / -l: all services, or one */
+  | { op: 'list'; svc?: ServiceKey }
+  /** -L -c */
+  | { op: 'listConns'; limit?: number }
+  /** --timeout */
+  | { op: 'getTimeouts' }
+  /** -S: the configuration in a form -R accepts */
+  | { op: 'dump' }
+  /** engine counters by name (drops, events) */
+  | { op: 'counters' }
+  | { op: 'status' };
+
+export interface StatusInfo {
+  version: string;
+  pid: number;
+  uptimeS: number;
+  tun: string;
+  connCount: number;
+  connCapacity: number;
+}
+
+/** Result type of each operation. */
+export interface Results {
+  addService: null;
+  editService: null;
+  delService: null;
+  flush: null;
+  addDest: null;
+  editDest: null;
+  delDest: null;
+  addLaddr: null;
+  delLaddr: null;
+  zero: null;
+  setTimeouts: null;
+  batch: null;
+  list: { services: ServiceInfo[]; totals?: ServiceInfo['stats'] };
+  listConns: { conns: ConnInfo[]; total: number };
+  getTimeouts: Timeouts;
+  dump: { services: ServiceConfig[]; timeouts: Timeouts };
+  counters: Record<string, number>;
+  status: StatusInfo;
+}
+
+export interface RequestEnvelope {
+  v: number;
+  id: number;
+  req: Request;
+}
+
+export type ResponseEnvelope =
+  | { v: number; id: number; ok: true; result: unknown }
+  | { v: number; id: number; ok: false; error: { code: string; message: string } };
