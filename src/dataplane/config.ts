@@ -24,6 +24,10 @@ export interface EngineConfig {
   maxTemplates: number;
   /** Fragmented datagrams tracked at once (first fragment seen, later ones expected). */
   fragEntries: number;
+  /** Largest IP packet the engine may emit (a TOA insertion beyond it is skipped and counted). */
+  mtu: number;
+  /** Use the hand-inlined IPv4 fast path (off only to compare it with the full path). */
+  fastPath: boolean;
   /** Default Maglev table size (a prime). */
   mhTableSize: number;
   /** Seed for the hash tables; random unless a test fixes it. */
@@ -44,6 +48,8 @@ export function defaultConfig(): EngineConfig {
     expireBudget: 200000,
     maxTemplates: 1 << 16,
     fragEntries: 4096,
+    fastPath: true,
+    mtu: 1500,
     mhTableSize: 65537,
     seed: (Math.random() * 0x100000000) >>> 0,
   };

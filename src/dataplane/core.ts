@@ -10,6 +10,8 @@ import {
   CONN_F_INACTIVE,
   CONN_F_IPV6,
   CONN_F_PERSIST,
+  CONN_F_TOA,
+  CONN_F_TOA_SEQ,
   CONN_F_UDP,
   CONN_F_USED,
   CONN_STRIDE,
@@ -24,6 +26,7 @@ import {
   W_LADDR,
   W_LDPORT,
   W_SVC,
+  W_TOA_SEQ,
 } from './conn/table.js';
 import {
   DIR_IN,
@@ -61,6 +64,9 @@ import {
   E_CONN_REUSED,
   E_FRAG_FWD,
   E_PERSIST_HIT,
+  E_TOA_FAIL_LEN,
+  E_TOA_HEAD_FULL,
+  E_TOA_OK,
 } from './counters.js';
 import { FK_EXTRA, FK_PORT, FlowMap, flowKeyPort } from './flow-map.js';
 import { FragCache } from './frag-cache.js';
@@ -81,6 +87,7 @@ import {
   type Service,
 } from './service.js';
 import { ST_CONNS, ST_INBYTES, ST_INPKTS, ST_OUTBYTES, ST_OUTPKTS, ST_STRIDE, Stats } from './stats.js';
+import { lowerMss, TOA_LEN4, TOA_LEN6, TOA_OK, ToaWriter, tcpChecksumFull } from './toa.js';
 
 const PROTO_ICMP = 1;
 const PROTO_ICMPV6 = 58;
@@ -129,6 +136,13 @@ export class EngineCore {
   private readonly sctx = newSchedCtx();
   private readonly icmp: IcmpTranslator;
   private readonly frags: FragCache;
+  private readonly toa = new ToaWriter();
+  /** Where the packet being processed lies after processing (TOA may move and grow it). */
+  txOff = 0;
+  txLen = 0;
+  /** Free bytes before and after the packet being processed, in its batch slot. */
+  private roomFront = 0;
+  private roomBack = 0;
   private readonly expireCb = (id: number): void => this.expireConn(id);
   /** Engine time of the packets being processed (ms). */
   now: number;
@@ -176,12 +190,22 @@ export class EngineCore {
     const dv = batch.dv;
     const n = batch.count;
     if (n > 1) this.prefetch(batch);
+    const fast = this.cfg.fastPath;
     let tx = 0;
     for (let i = 0; i < n; i++) {
       const off = batch.off[i]!;
       const len = batch.len[i]!;
-      let v = this.fast4(dv, off, len);
-      if (v < 0) v = this.processOne(dv, off, len);
+      let v = fast ? this.fast4(dv, off, len) : -1;
+      if (v < 0) {
+        const slot = i * batch.slotSize;
+        this.roomFront = off - slot;
+        this.roomBack = slot + batch.slotSize - off - len;
+        v = this.processOne(dv, off, len);
+        if (this.txLen !== len || this.txOff !== off) {
+          batch.off[i] = this.txOff;
+          batch.len[i] = this.txLen;
+        }
+      }
       batch.verdict[i] = v;
       tx += v;
     }
@@ -342,6 +366,7 @@ export class EngineCore {
 
     const o = id * CONN_STRIDE;
     const fw = w[o + W_FLAGS]!;
+    if ((fw & CONN_F_TOA_SEQ) !== 0) return -1;
     const st = fw >>> 16;
     if (!udp && TCP_FLAGS_NEXT[(dir * 32 + (flags & 0x17)) * S_LAST + st] !== st) return -1;
     const fi = id * F64_STRIDE + F_EXPIRES;
@@ -413,6 +438,8 @@ export class EngineCore {
   /** Verdict for one packet at bytes [off, off+len) of `dv`. */
   processOne(dv: DataView, off: number, len: number): number {
     const pi = this.pi;
+    this.txOff = off;
+    this.txLen = len;
     const r = parsePacket(dv, off, len, pi);
     if (r !== 0) return this.drop(r);
     const proto = pi.proto;
@@ -613,7 +640,41 @@ export class EngineCore {
     }
     this.account(id, len, ST_INPKTS, ST_INBYTES);
     if (pi.isFrag) this.frags.add(pi.family, pi.proto, pi.saddr, pi.daddr, pi.fragId, id, DIR_IN, this.now);
+    else if ((w[o + W_FLAGS]! & CONN_F_TOA_SEQ) !== 0 && pi.proto === PROTO_TCP) this.maybeToa(dv, id, v6);
     return VERDICT_TX;
+  }
+
+  /** TOA on a client -> RS segment that acks the RS's first data byte (handshake ACK, first data). */
+  private maybeToa(dv: DataView, id: number, v6: boolean): void {
+    const pi = this.pi;
+    if ((pi.tcpFlags & (TH_SYN | TH_RST | TH_ACK)) !== TH_ACK) return;
+    const w = this.conns.w;
+    const o = id * CONN_STRIDE;
+    if (dv.getUint32(pi.l4 + 8) !== w[o + W_TOA_SEQ]) {
+      // The client acked RS data: the handshake is behind us, stop looking.
+      w[o + W_FLAGS] = w[o + W_FLAGS]! & ~CONN_F_TOA_SEQ;
+      return;
+    }
+    const r = this.toa.insert(
+      dv,
+      pi.l3,
+      pi.l4,
+      pi.end,
+      v6,
+      w,
+      o + W_CADDR,
+      w[o + W_CVPORT]! >>> 16,
+      this.roomFront,
+      this.roomBack + (this.txOff + this.txLen - pi.end),
+      this.cfg.mtu,
+    );
+    if (r === TOA_OK) {
+      this.txOff = this.toa.start;
+      this.txLen = this.toa.end - this.toa.start;
+      this.counters[E_TOA_OK]! += 1;
+    } else {
+      this.counters[r === 1 ? E_TOA_FAIL_LEN : E_TOA_HEAD_FULL]! += 1;
+    }
   }
 
   private forwardOut(dv: DataView, id: number, len: number): number {
@@ -632,7 +693,18 @@ export class EngineCore {
       rewrite4(dv, l3, pi.l4, pi.proto, true, this.svcAddr[sv * 4]!, cv & 0xffff, w[o + W_CADDR]!, cv >>> 16);
     }
     this.account(id, len, ST_OUTPKTS, ST_OUTBYTES);
-    if (pi.isFrag) this.frags.add(pi.family, pi.proto, pi.saddr, pi.daddr, pi.fragId, id, DIR_OUT, this.now);
+    if (pi.isFrag) {
+      this.frags.add(pi.family, pi.proto, pi.saddr, pi.daddr, pi.fragId, id, DIR_OUT, this.now);
+    } else if (
+      (pi.tcpFlags & (TH_SYN | TH_ACK)) === (TH_SYN | TH_ACK) &&
+      (w[o + W_FLAGS]! & CONN_F_TOA) !== 0
+    ) {
+      // The RS's SYN-ACK: remember its first data sequence and make room for TOA in its MSS.
+      w[o + W_TOA_SEQ] = (dv.getUint32(pi.l4 + 4) + 1) >>> 0;
+      w[o + W_FLAGS] = w[o + W_FLAGS]! | CONN_F_TOA_SEQ;
+      const thl = (dv.getUint8(pi.l4 + 12) >>> 4) << 2;
+      if (lowerMss(dv, pi.l4, thl, v6 ? TOA_LEN6 : TOA_LEN4, v6)) tcpChecksumFull(dv, l3, pi.l4, pi.end, v6);
+    }
     return VERDICT_TX;
   }
 
@@ -868,7 +940,7 @@ export class EngineCore {
       CONN_F_USED |
       CONN_F_INACTIVE |
       (v6 ? CONN_F_IPV6 : 0) |
-      (tcp ? 0 : CONN_F_UDP) |
+      (tcp ? (svc.toa ? CONN_F_TOA : 0) : CONN_F_UDP) |
       (tmpl !== 0 ? CONN_F_PERSIST : 0);
     w[o + W_FLAGS] = flags | (st << 16);
     this.connTmpl[id] = tmpl;

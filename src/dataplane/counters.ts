@@ -38,7 +38,11 @@ export const E_ICMP_ECHO_REPLY = 28;
 export const E_FRAG_FWD = 29;
 export const E_PERSIST_HIT = 30;
 export const D_NO_TEMPLATE = 31;
-export const C_COUNT = 32;
+// TOA (names as Alibaba LVS)
+export const E_TOA_OK = 32;
+export const E_TOA_FAIL_LEN = 33;
+export const E_TOA_HEAD_FULL = 34;
+export const C_COUNT = 35;
 
 export const COUNTER_NAMES: readonly string[] = [
   'rx_pkts',
@@ -73,4 +77,7 @@ export const COUNTER_NAMES: readonly string[] = [
   'frag_fwd',
   'persist_hit',
   'drop_persist_table_full',
+  'fullnat_add_toa_ok',
+  'fullnat_add_toa_fail_len',
+  'fullnat_add_toa_head_full',
 ];

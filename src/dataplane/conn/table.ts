@@ -22,8 +22,8 @@ export const W_DEST = 8;
 export const W_LADDR = 9;
 /** Next id in the in-index chain. */
 export const W_INNEXT = 10;
-/** Reserved for SYNPROXY / TOA per-connection state. */
-export const W_AUX0 = 11;
+/** TOA: the ack value (client's sequence space) of segments that get the option. */
+export const W_TOA_SEQ = 11;
 /** Deadline in engine ms: a float64 at words 12-13, i.e. f64[id * F64_STRIDE + F_EXPIRES]. */
 export const F64_STRIDE = CONN_STRIDE / 2;
 export const F_EXPIRES = 6;
@@ -39,6 +39,10 @@ export const CONN_F_INACTIVE = 0x04;
 export const CONN_F_PERSIST = 0x08;
 /** The slot is in use. */
 export const CONN_F_USED = 0x10;
+/** The service inserts TOA for this connection. */
+export const CONN_F_TOA = 0x20;
+/** W_TOA_SEQ holds the RS's first data sequence: client ACKs that carry it get TOA. */
+export const CONN_F_TOA_SEQ = 0x40;
 
 export class ConnTable {
   readonly capacity: number;
