@@ -1,5 +1,7 @@
 // Engine configuration: every field has a default and a line saying what it is for.
+import { getRandomValues } from 'node:crypto';
 import { DEFAULT_TIMEOUTS_S } from './conn/tcp-states.js';
+import { defaultSynproxyKnobs, type SynproxyKnobs } from './synproxy.js';
 
 export interface EngineConfig {
   /** Most live connections; new ones beyond it are refused and counted (drop_conn_limit). */
@@ -30,6 +32,14 @@ export interface EngineConfig {
   fastPath: boolean;
   /** Default Maglev table size (a prime). */
   mhTableSize: number;
+  /** SYNPROXY knobs (Alibaba LVS defaults). */
+  synproxy: SynproxyKnobs;
+  /** SYN cookie secret (4 words); random unless a test fixes it. Rotate with rotateCookieSecret(). */
+  cookieSecret: Uint32Array;
+  /** Client segments SYNPROXY can hold in total while RS handshakes are pending (2 KiB each). */
+  synproxyQueueSlots: number;
+  /** Packets the engine can emit by itself between two drains of its output queue. */
+  txqSize: number;
   /** Seed for the hash tables; random unless a test fixes it. */
   seed: number;
 }
@@ -51,6 +61,10 @@ export function defaultConfig(): EngineConfig {
     fastPath: true,
     mtu: 1500,
     mhTableSize: 65537,
+    synproxy: defaultSynproxyKnobs(),
+    cookieSecret: getRandomValues(new Uint32Array(4)),
+    synproxyQueueSlots: 1024,
+    txqSize: 256,
     seed: (Math.random() * 0x100000000) >>> 0,
   };
 }

@@ -4,12 +4,14 @@
 // Control operations (engine.ts) build the tables this class reads.
 
 import { Addr4Map } from './addr4-map.js';
-import { type PacketBatch, VERDICT_DROP, VERDICT_TX } from './batch.js';
+import { PacketBatch, VERDICT_DROP, VERDICT_TX } from './batch.js';
 import type { EngineConfig } from './config.js';
 import {
   CONN_F_INACTIVE,
   CONN_F_IPV6,
   CONN_F_PERSIST,
+  CONN_F_SP_WAIT,
+  CONN_F_SYNPROXY,
   CONN_F_TOA,
   CONN_F_TOA_SEQ,
   CONN_F_UDP,
@@ -64,6 +66,7 @@ import {
   E_CONN_REUSED,
   E_FRAG_FWD,
   E_PERSIST_HIT,
+  E_SP_REUSED,
   E_TOA_FAIL_LEN,
   E_TOA_HEAD_FULL,
   E_TOA_OK,
@@ -87,6 +90,7 @@ import {
   type Service,
 } from './service.js';
 import { ST_CONNS, ST_INBYTES, ST_INPKTS, ST_OUTBYTES, ST_OUTPKTS, ST_STRIDE, Stats } from './stats.js';
+import { Synproxy } from './synproxy.js';
 import { lowerMss, TOA_LEN4, TOA_LEN6, TOA_OK, ToaWriter, tcpChecksumFull } from './toa.js';
 
 const PROTO_ICMP = 1;
@@ -137,13 +141,24 @@ export class EngineCore {
   private readonly icmp: IcmpTranslator;
   private readonly frags: FragCache;
   private readonly toa = new ToaWriter();
+  /** SYNPROXY state machine, knobs and cookies. */
+  readonly sp: Synproxy;
+  /**
+   * Packets the engine makes itself (SYN retransmissions, released SYNPROXY segments), to be
+   * written out after process() or tick() and then cleared by the caller.
+   */
+  readonly txq: PacketBatch;
   /** Where the packet being processed lies after processing (TOA may move and grow it). */
   txOff = 0;
   txLen = 0;
   /** Free bytes before and after the packet being processed, in its batch slot. */
   private roomFront = 0;
   private roomBack = 0;
-  private readonly expireCb = (id: number): void => this.expireConn(id);
+  private readonly expireCb = (id: number): void => {
+    // A SYNPROXY connection waiting for its RS wakes for SYN retransmissions first.
+    if ((this.conns.w[id * CONN_STRIDE + W_FLAGS]! & CONN_F_SP_WAIT) !== 0 && this.sp.onTimer(id)) return;
+    this.expireConn(id);
+  };
   /** Engine time of the packets being processed (ms). */
   now: number;
 
@@ -175,6 +190,8 @@ export class EngineCore {
     this.setTimeouts(cfg.timeouts);
     this.icmp = new IcmpTranslator(this);
     this.frags = new FragCache(cfg.fragEntries, 30_000, cfg.seed ^ 0x3c6ef372);
+    this.txq = new PacketBatch(cfg.txqSize);
+    this.sp = new Synproxy(this, { ...cfg.synproxy }, cfg.cookieSecret, cfg.synproxyQueueSlots);
   }
 
   setTimeouts(seconds: readonly number[]): void {
@@ -197,14 +214,8 @@ export class EngineCore {
       const len = batch.len[i]!;
       let v = fast ? this.fast4(dv, off, len) : -1;
       if (v < 0) {
-        const slot = i * batch.slotSize;
-        this.roomFront = off - slot;
-        this.roomBack = slot + batch.slotSize - off - len;
-        v = this.processOne(dv, off, len);
-        if (this.txLen !== len || this.txOff !== off) {
-          batch.off[i] = this.txOff;
-          batch.len[i] = this.txLen;
-        }
+        v = this.processSlot(batch, i, off, len);
+        if (this.sp.releaseId !== 0) this.sp.release();
       }
       batch.verdict[i] = v;
       tx += v;
@@ -366,8 +377,8 @@ export class EngineCore {
 
     const o = id * CONN_STRIDE;
     const fw = w[o + W_FLAGS]!;
-    if ((fw & CONN_F_TOA_SEQ) !== 0) return -1;
-    const st = fw >>> 16;
+    if ((fw & (CONN_F_TOA_SEQ | CONN_F_SYNPROXY)) !== 0) return -1;
+    const st = (fw >>> 16) & 0xff;
     if (!udp && TCP_FLAGS_NEXT[(dir * 32 + (flags & 0x17)) * S_LAST + st] !== st) return -1;
     const fi = id * F64_STRIDE + F_EXPIRES;
     const exp = this.now + this.timeoutMs[st]!;
@@ -435,6 +446,20 @@ export class EngineCore {
     return VERDICT_TX;
   }
 
+  /** The full path for slot i of a batch; moves the slot's off/len when the packet changed size. */
+  processSlot(batch: PacketBatch, i: number, off: number, len: number): number {
+    const slot = i * batch.slotSize;
+    this.roomFront = off - slot;
+    this.roomBack = slot + batch.slotSize - off - len;
+    const v = this.processOne(batch.dv, off, len);
+    if (this.txLen !== len || this.txOff !== off) {
+      batch.off[i] = this.txOff;
+      batch.len[i] = this.txLen;
+    }
+    batch.verdict[i] = v;
+    return v;
+  }
+
   /** Verdict for one packet at bytes [off, off+len) of `dv`. */
   processOne(dv: DataView, off: number, len: number): number {
     const pi = this.pi;
@@ -461,11 +486,16 @@ export class EngineCore {
     const bucket = ct.hashIn(proto, pi.saddr, 0, pi.sport, pi.daddr, 0, pi.dport, v6);
     let id = this.lookupIn(bucket, proto, v6, pi.saddr, 0, pi.sport, pi.daddr, 0, pi.dport);
     if (id !== 0) {
-      if (proto === PROTO_TCP && (pi.tcpFlags & (TH_SYN | TH_ACK | TH_RST)) === TH_SYN) {
+      const st = (ct.w[id * CONN_STRIDE + W_FLAGS]! >>> 16) & 0xff;
+      if (proto === PROTO_TCP && (st === S_TIME_WAIT || st === S_CLOSE)) {
         // A new SYN on a closing connection: IPVS's conn_reuse — end the old one, schedule anew.
-        const st = ct.w[id * CONN_STRIDE + W_FLAGS]! >>> 16;
-        if (st === S_TIME_WAIT || st === S_CLOSE) {
-          this.counters[E_CONN_REUSED]! += 1;
+        // With SYNPROXY the new connection shows itself by an ACK with a valid cookie instead.
+        const f = pi.tcpFlags & (TH_SYN | TH_ACK | TH_RST);
+        if (
+          f === TH_SYN ||
+          (f === TH_ACK && this.svcs[ct.w[id * CONN_STRIDE + W_SVC]!]!.synproxy && this.sp.validAck(dv, pi))
+        ) {
+          this.counters[f === TH_SYN ? E_CONN_REUSED : E_SP_REUSED]! += 1;
           this.expireConn(id);
           id = 0;
         }
@@ -475,14 +505,28 @@ export class EngineCore {
 
     // A new connection to a VIP.
     if (local !== LOCAL_VIP) return this.drop(D_NOT_LOCAL);
-    if (proto === PROTO_TCP && (pi.tcpFlags & (TH_SYN | TH_ACK | TH_RST | TH_FIN)) !== TH_SYN) {
-      return this.drop(D_NO_CONN);
-    }
     const svcIdx = this.findService(proto, pi.family, pi.daddr, pi.dport);
+    if (proto === PROTO_TCP) {
+      const f = pi.tcpFlags & (TH_SYN | TH_ACK | TH_RST | TH_FIN);
+      const sp = svcIdx >= 0 && this.svcs[svcIdx]!.synproxy;
+      if (sp && f === TH_SYN) return this.sp.answerSyn(dv, pi);
+      if (sp && (f & ~TH_FIN) === TH_ACK) return this.synproxyAck(dv, pi, svcIdx, bucket);
+      if (f !== TH_SYN) return this.drop(D_NO_CONN);
+    }
     if (svcIdx < 0) return this.drop(D_NO_SERVICE);
     id = this.newConn(svcIdx, bucket);
     if (id === 0) return VERDICT_DROP;
     return this.forwardIn(dv, id, len);
+  }
+
+  /** A client ACK with no connection to a SYNPROXY service: a cookie opens the RS side. */
+  private synproxyAck(dv: DataView, pi: PacketInfo, svcIdx: number, bucket: number): number {
+    if ((pi.tcpFlags & TH_FIN) !== 0 || !this.sp.validAck(dv, pi)) return this.sp.badAck();
+    const thl = (dv.getUint8(pi.l4 + 12) >>> 4) << 2;
+    if (this.sp.knobs.defer && pi.end - pi.l4 === thl) return this.sp.deferDrop();
+    const id = this.newConn(svcIdx, bucket);
+    if (id === 0) return VERDICT_DROP;
+    return this.sp.openRs(dv, pi, id);
   }
 
   /** LIP slot, LOCAL_VIP or -1 for an address of either family (control path and ICMP). */
@@ -604,10 +648,12 @@ export class EngineCore {
     const pi = this.pi;
     const l3 = pi.l3;
     const v6 = pi.family === 6;
-    if (dv.getUint8(l3 + (v6 ? IPV6_HOP_LIMIT : IPV4_TTL)) <= 1) return this.drop(D_TTL_EXPIRED);
-    this.track(id, DIR_IN, pi.tcpFlags, pi.proto === PROTO_TCP);
     const w = this.conns.w;
     const o = id * CONN_STRIDE;
+    const fw = w[o + W_FLAGS]!;
+    if ((fw & CONN_F_SP_WAIT) !== 0) return this.sp.clientWhileWaiting(dv, pi, id);
+    if (dv.getUint8(l3 + (v6 ? IPV6_HOP_LIMIT : IPV4_TTL)) <= 1) return this.drop(D_TTL_EXPIRED);
+    this.track(id, DIR_IN, pi.tcpFlags, pi.proto === PROTO_TCP);
     const la = w[o + W_LADDR]!;
     const d = w[o + W_DEST]!;
     const ld = w[o + W_LDPORT]!;
@@ -638,6 +684,7 @@ export class EngineCore {
         ld & 0xffff,
       );
     }
+    if ((fw & CONN_F_SYNPROXY) !== 0 && pi.proto === PROTO_TCP) this.sp.translateIn(dv, pi, id);
     this.account(id, len, ST_INPKTS, ST_INBYTES);
     if (pi.isFrag) this.frags.add(pi.family, pi.proto, pi.saddr, pi.daddr, pi.fragId, id, DIR_IN, this.now);
     else if ((w[o + W_FLAGS]! & CONN_F_TOA_SEQ) !== 0 && pi.proto === PROTO_TCP) this.maybeToa(dv, id, v6);
@@ -681,10 +728,14 @@ export class EngineCore {
     const pi = this.pi;
     const l3 = pi.l3;
     const v6 = pi.family === 6;
-    if (dv.getUint8(l3 + (v6 ? IPV6_HOP_LIMIT : IPV4_TTL)) <= 1) return this.drop(D_TTL_EXPIRED);
-    this.track(id, DIR_OUT, pi.tcpFlags, pi.proto === PROTO_TCP);
     const w = this.conns.w;
     const o = id * CONN_STRIDE;
+    const fw = w[o + W_FLAGS]!;
+    if ((fw & CONN_F_SP_WAIT) !== 0) return this.sp.rsWhileWaiting(dv, pi, id);
+    if (dv.getUint8(l3 + (v6 ? IPV6_HOP_LIMIT : IPV4_TTL)) <= 1) return this.drop(D_TTL_EXPIRED);
+    if ((fw & CONN_F_SYNPROXY) !== 0 && pi.proto === PROTO_TCP && !this.sp.translateOut(dv, pi, id))
+      return VERDICT_DROP;
+    this.track(id, DIR_OUT, pi.tcpFlags, pi.proto === PROTO_TCP);
     const sv = w[o + W_SVC]!;
     const cv = w[o + W_CVPORT]!;
     if (v6) {
@@ -697,7 +748,7 @@ export class EngineCore {
       this.frags.add(pi.family, pi.proto, pi.saddr, pi.daddr, pi.fragId, id, DIR_OUT, this.now);
     } else if (
       (pi.tcpFlags & (TH_SYN | TH_ACK)) === (TH_SYN | TH_ACK) &&
-      (w[o + W_FLAGS]! & CONN_F_TOA) !== 0
+      (fw & (CONN_F_TOA | CONN_F_SYNPROXY)) === CONN_F_TOA
     ) {
       // The RS's SYN-ACK: remember its first data sequence and make room for TOA in its MSS.
       w[o + W_TOA_SEQ] = (dv.getUint32(pi.l4 + 4) + 1) >>> 0;
@@ -821,7 +872,7 @@ export class EngineCore {
     const w = ct.w;
     const o = id * CONN_STRIDE;
     const fw = w[o + W_FLAGS]!;
-    const old = fw >>> 16;
+    const old = (fw >>> 16) & 0xff;
     const st = tcp ? tcpNextState(dir, tcpEvent(flags), old) : old;
     const exp = this.now + this.timeoutMs[st]!;
     const fi = id * F64_STRIDE + F_EXPIRES;
@@ -832,6 +883,20 @@ export class EngineCore {
       if (exp < prev) this.wheel.move(id, exp);
       return;
     }
+    this.setState(id, st);
+  }
+
+  /**
+   * Moves a connection to state `st` with that state's timeout, and keeps the dest's
+   * active/inactive counts right (IPVS counts only ESTABLISHED as active).
+   */
+  setState(id: number, st: number): void {
+    const ct = this.conns;
+    const w = ct.w;
+    const o = id * CONN_STRIDE;
+    const fw = w[o + W_FLAGS]!;
+    const exp = this.now + this.timeoutMs[st]!;
+    ct.f64[id * F64_STRIDE + F_EXPIRES] = exp;
     // The deadline may have moved earlier than the slot the connection is filed under.
     this.wheel.move(id, exp);
     const dest = this.dests[w[o + W_DEST]!]!;
@@ -845,7 +910,7 @@ export class EngineCore {
       dest.inactConns--;
       f &= ~CONN_F_INACTIVE;
     }
-    w[o + W_FLAGS] = f | (st << 16);
+    w[o + W_FLAGS] = (fw & 0xff000000) | f | (st << 16);
   }
 
   /** Creates a connection for the packet in this.pi to service `svcIdx`; 0 (counted) on failure. */
@@ -1010,6 +1075,7 @@ export class EngineCore {
       if (clear) dest.flags &= ~DEST_F_OVERLOAD;
     }
     if ((f & CONN_F_PERSIST) !== 0) this.persist.unref(this.connTmpl[id]!, this.now);
+    if ((f & CONN_F_SP_WAIT) !== 0) this.sp.discard(id);
     this.connTmpl[id] = 0;
     ct.release(id);
     this.counters[E_CONN_EXPIRED]! += 1;

@@ -42,7 +42,21 @@ export const D_NO_TEMPLATE = 31;
 export const E_TOA_OK = 32;
 export const E_TOA_FAIL_LEN = 33;
 export const E_TOA_HEAD_FULL = 34;
-export const C_COUNT = 35;
+// SYNPROXY
+export const E_SP_SYN = 35;
+export const E_SP_ACK_OK = 36;
+export const D_SP_BAD_ACK = 37;
+export const D_SP_ACK_STORM = 38;
+export const E_SP_RS_RST = 39;
+export const E_SP_SYN_RETRANS = 40;
+export const E_SP_RS_TIMEOUT = 41;
+export const E_SP_QUEUED = 42;
+export const D_SP_QUEUE_FULL = 43;
+export const D_SP_DEFER = 44;
+export const E_SP_REUSED = 45;
+export const D_TXQ_FULL = 46;
+export const D_SP_WAIT = 47;
+export const C_COUNT = 48;
 
 export const COUNTER_NAMES: readonly string[] = [
   'rx_pkts',
@@ -80,4 +94,17 @@ export const COUNTER_NAMES: readonly string[] = [
   'fullnat_add_toa_ok',
   'fullnat_add_toa_fail_len',
   'fullnat_add_toa_head_full',
+  'synproxy_syn_cookie',
+  'synproxy_ack_ok',
+  'synproxy_bad_ack',
+  'synproxy_ack_storm',
+  'synproxy_rs_rst',
+  'synproxy_syn_retransmit',
+  'synproxy_rs_timeout',
+  'synproxy_data_queued',
+  'synproxy_queue_full',
+  'synproxy_defer_drop',
+  'synproxy_conn_reused',
+  'drop_txq_full',
+  'synproxy_drop_while_waiting',
 ];

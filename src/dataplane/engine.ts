@@ -21,6 +21,7 @@ import {
   Service,
 } from './service.js';
 import { ST_STRIDE, type StatsCounters, type StatsRates } from './stats.js';
+import type { SynproxyKnobs } from './synproxy.js';
 
 export type ProtoName = 'tcp' | 'udp';
 
@@ -487,6 +488,39 @@ export class Engine extends EngineCore {
     this.totalRetired.fill(0);
     this.svcStats.zeroAll();
     this.totalStats.zeroAll();
+  }
+
+  /** SYNPROXY knobs (Alibaba's sysctls), validated as a whole before any is changed. */
+  setSynproxyKnobs(k: Partial<SynproxyKnobs>): void {
+    const next = { ...this.sp.knobs, ...k };
+    checkUint(next.initMss, 65535, 'synproxy init_mss');
+    if (next.initMss < 64) throw new LvsError('EINVAL', 'synproxy init_mss must be at least 64');
+    checkUint(next.wscale, 14, 'synproxy wscale');
+    checkUint(next.synackTtl, 255, 'synproxy synack_ttl');
+    if (next.synackTtl < 1) throw new LvsError('EINVAL', 'synproxy synack_ttl must be at least 1');
+    checkUint(next.synRetry, 6, 'synproxy syn_retry');
+    checkUint(next.ackStormThresh, 65535, 'synproxy ack_storm_thresh');
+    checkUint(next.maxSavedAcks, 15, 'synproxy max_saved_acks');
+    for (const b of ['sack', 'timestamp', 'defer'] as const) {
+      if (typeof next[b] !== 'boolean') throw new LvsError('EINVAL', `synproxy ${b} must be on or off`);
+    }
+    if (next.timestamp) {
+      throw new LvsError(
+        'UNSUPPORTED',
+        'synproxy timestamp needs TSval translation, which lvsadm does not do yet',
+      );
+    }
+    this.sp.knobs = next;
+  }
+
+  getSynproxyKnobs(): SynproxyKnobs {
+    return { ...this.sp.knobs };
+  }
+
+  /** New SYN cookie secret; cookies made with the previous one stay valid until the next rotation. */
+  rotateCookieSecret(secret: Uint32Array): void {
+    if (secret.length < 4) throw new LvsError('EINVAL', 'cookie secret needs 4 words');
+    this.sp.cookies.rotate(secret);
   }
 
   // ---- read-outs ------------------------------------------------------------------------------

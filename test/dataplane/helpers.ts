@@ -65,3 +65,18 @@ export function counter(e: Engine, name: string): number {
   if (v === undefined) throw new Error(`no counter ${name}`);
   return v;
 }
+
+/** Like send(), plus whatever the engine queued by itself (SYN retransmissions, released data). */
+export function sendAll(e: Engine, pkt: Uint8Array, now = 1000): { main: Sent; extra: DecodedPacket[] } {
+  const main = send(e, pkt, now);
+  return { main, extra: drainTxq(e) };
+}
+
+/** The engine's own output queue, decoded, then emptied. */
+export function drainTxq(e: Engine): DecodedPacket[] {
+  const out: DecodedPacket[] = [];
+  for (let i = 0; i < e.txq.count; i++)
+    if (e.txq.verdict[i] === VERDICT_TX) out.push(decodePacket(e.txq.packet(i).slice()));
+  e.txq.clear();
+  return out;
+}

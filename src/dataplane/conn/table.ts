@@ -15,7 +15,7 @@ export const W_CADDR = 0;
 export const W_CVPORT = 4;
 /** lport << 16 | dport */
 export const W_LDPORT = 5;
-/** flags (low 16 bits) | state << 16 */
+/** flags (bits 0-15) | state << 16 (bits 16-23) | a small counter << 24 (SYNPROXY) */
 export const W_FLAGS = 6;
 export const W_SVC = 7;
 export const W_DEST = 8;
@@ -24,11 +24,13 @@ export const W_LADDR = 9;
 export const W_INNEXT = 10;
 /** TOA: the ack value (client's sequence space) of segments that get the option. */
 export const W_TOA_SEQ = 11;
+/** SYNPROXY: the client's options while waiting for the RS, then the sequence delta. */
+export const W_SP_A = 14;
+/** SYNPROXY: the client's ISN while waiting for the RS, then a digest of the last RS (seq, ack). */
+export const W_SP_B = 15;
 /** Deadline in engine ms: a float64 at words 12-13, i.e. f64[id * F64_STRIDE + F_EXPIRES]. */
 export const F64_STRIDE = CONN_STRIDE / 2;
 export const F_EXPIRES = 6;
-export const W_AUX1 = 14;
-export const W_AUX2 = 15;
 
 /** Connection flags (low half of W_FLAGS). */
 export const CONN_F_IPV6 = 0x01;
@@ -43,6 +45,10 @@ export const CONN_F_USED = 0x10;
 export const CONN_F_TOA = 0x20;
 /** W_TOA_SEQ holds the RS's first data sequence: client ACKs that carry it get TOA. */
 export const CONN_F_TOA_SEQ = 0x40;
+/** A SYNPROXY connection: sequence numbers are translated (W_SP_A holds the delta). */
+export const CONN_F_SYNPROXY = 0x80;
+/** SYNPROXY: waiting for the RS's SYN-ACK (W_SP_A options, W_SP_B client ISN, W_TOA_SEQ cookie). */
+export const CONN_F_SP_WAIT = 0x100;
 
 export class ConnTable {
   readonly capacity: number;
@@ -102,7 +108,7 @@ export class ConnTable {
   }
 
   state(id: number): number {
-    return this.w[id * CONN_STRIDE + W_FLAGS]! >>> 16;
+    return (this.w[id * CONN_STRIDE + W_FLAGS]! >>> 16) & 0xff;
   }
 
   svc(id: number): number {

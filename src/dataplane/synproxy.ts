@@ -1,0 +1,533 @@
+// SYNPROXY (Alibaba LVS): the LB answers SYNs itself with a syncookie SYN-ACK, keeps no state for
+// them, and opens the real-server side only for a client ACK that returns a valid cookie. Then
+// every segment's sequence numbers are shifted by delta = cookie ISN - RS ISN: RS->client seq
+// += delta, client->RS ack (and SACK edges) -= delta. Client data that arrives before the RS has
+// answered waits in a small bounded pool; the RS SYN is retransmitted a bounded number of times.
+import { VERDICT_DROP, VERDICT_TX } from './batch.js';
+import {
+  CONN_F_IPV6,
+  CONN_F_SP_WAIT,
+  CONN_F_SYNPROXY,
+  CONN_F_TOA,
+  CONN_F_TOA_SEQ,
+  CONN_STRIDE,
+  F_EXPIRES,
+  F64_STRIDE,
+  W_CADDR,
+  W_CVPORT,
+  W_DEST,
+  W_FLAGS,
+  W_LADDR,
+  W_LDPORT,
+  W_SP_A,
+  W_SP_B,
+  W_SVC,
+  W_TOA_SEQ,
+} from './conn/table.js';
+import { S_CLOSE, S_ESTABLISHED, S_SYN_SENT } from './conn/tcp-states.js';
+import type { EngineCore } from './core.js';
+import {
+  D_SP_ACK_STORM,
+  D_SP_BAD_ACK,
+  D_SP_DEFER,
+  D_SP_QUEUE_FULL,
+  D_SP_WAIT,
+  D_TXQ_FULL,
+  E_SP_ACK_OK,
+  E_SP_QUEUED,
+  E_SP_RS_RST,
+  E_SP_RS_TIMEOUT,
+  E_SP_SYN,
+  E_SP_SYN_RETRANS,
+} from './counters.js';
+import { csumAdjust, negWord, sumWord } from './packet/checksum.js';
+import type { PacketInfo } from './packet/parse.js';
+import { TCPOPT_EOL, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_TOA } from './packet/tcp-options.js';
+import { SynCookies, WSCALE_NONE } from './syncookie.js';
+import { emitTcp, OptWriter, SynOptions } from './synproxy-packets.js';
+
+export interface SynproxyKnobs {
+  /** MSS our SYN-ACK advertises (Alibaba: 1452, room for TOA on a 1500 MTU). */
+  initMss: number;
+  /** Offer SACK when the client does. */
+  sack: boolean;
+  /** Window scale we advertise when the client offers one (0 = off). The RS must use the same. */
+  wscale: number;
+  /** Offer timestamps. Needs TSval translation, not implemented: must stay off. */
+  timestamp: boolean;
+  /** TTL / hop limit of our SYN-ACKs. */
+  synackTtl: number;
+  /** Open the RS side only when the client sends data, not on its bare ACK. */
+  defer: boolean;
+  /** SYN retransmissions to a silent RS (1 s, 2 s, 4 s ...) before giving up. */
+  synRetry: number;
+  /** Identical RS segments in a row dropped as an ACK storm beyond this many (0 = off). */
+  ackStormThresh: number;
+  /** Client segments kept while the RS handshake is pending, per connection. */
+  maxSavedAcks: number;
+}
+
+export function defaultSynproxyKnobs(): SynproxyKnobs {
+  return {
+    initMss: 1452,
+    sack: true,
+    wscale: 0,
+    timestamp: false,
+    synackTtl: 63,
+    defer: false,
+    synRetry: 3,
+    ackStormThresh: 10,
+    maxSavedAcks: 3,
+  };
+}
+
+const TH_SYN = 0x02;
+const TH_RST = 0x04;
+const TH_ACK = 0x10;
+const QUEUE_SLOT = 2048;
+/** W_FLAGS top byte while waiting: low nibble retransmissions, high nibble queued segments. */
+const CNT_SHIFT = 24;
+
+export class Synproxy {
+  knobs: SynproxyKnobs;
+  readonly cookies: SynCookies;
+  private readonly core: EngineCore;
+  private readonly syn = new SynOptions();
+  private readonly opts = new OptWriter();
+  private readonly toaBytes = new Uint8Array(18);
+  // Queue of client segments waiting for their RS handshake.
+  private readonly qBuf: Uint8Array;
+  private readonly qLen: Uint16Array;
+  private readonly qOwner: Uint32Array;
+  private readonly qOrder: Float64Array;
+  private qSeq = 0;
+  private qUsed = 0;
+  /** Connection whose queued segments are to be released after the current packet (0 = none). */
+  releaseId = 0;
+
+  constructor(core: EngineCore, knobs: SynproxyKnobs, secret: Uint32Array, queueSlots: number) {
+    this.core = core;
+    this.knobs = knobs;
+    this.cookies = new SynCookies(secret);
+    this.qBuf = new Uint8Array(queueSlots * QUEUE_SLOT);
+    this.qLen = new Uint16Array(queueSlots);
+    this.qOwner = new Uint32Array(queueSlots);
+    this.qOrder = new Float64Array(queueSlots);
+  }
+
+  private minute(): number {
+    return Math.floor(this.core.now / 60_000) & 0xff;
+  }
+
+  /** A client SYN to a SYNPROXY service: answered in place with a cookie SYN-ACK. */
+  answerSyn(dv: DataView, pi: PacketInfo): number {
+    const core = this.core;
+    const k = this.knobs;
+    const v6 = pi.family === 6;
+    const l4 = pi.l4;
+    const thl = (dv.getUint8(l4 + 12) >>> 4) << 2;
+    const syn = this.syn;
+    syn.parse(dv, l4, thl);
+    const sack = k.sack && syn.sack;
+    const ws = k.wscale > 0 && syn.wscale !== WSCALE_NONE ? syn.wscale : WSCALE_NONE;
+    const isn = dv.getUint32(l4 + 4);
+    this.cookies.setTuple(v6, pi.saddr, pi.daddr, pi.sport, pi.dport);
+    const cookie = this.cookies.make(isn, this.minute(), syn.mss === 0 ? 536 : syn.mss, ws, sack, false);
+    const o = this.opts.reset().mss(k.initMss);
+    if (sack) o.sackPerm();
+    if (ws !== WSCALE_NONE) o.wscale(k.wscale);
+    o.pad();
+    const len = emitTcp(
+      dv,
+      pi.l3,
+      v6,
+      pi.daddr,
+      0,
+      pi.saddr,
+      0,
+      pi.dport,
+      pi.sport,
+      cookie,
+      (isn + 1) >>> 0,
+      TH_SYN | TH_ACK,
+      65535,
+      k.synackTtl,
+      o,
+    );
+    core.txOff = pi.l3;
+    core.txLen = len;
+    core.counters[E_SP_SYN]! += 1;
+    return VERDICT_TX;
+  }
+
+  /** True when the ACK in `pi` carries a valid cookie; the options are then in cookies.data. */
+  validAck(dv: DataView, pi: PacketInfo): boolean {
+    if ((pi.tcpFlags & (TH_SYN | TH_RST | TH_ACK)) !== TH_ACK) return false;
+    this.cookies.setTuple(pi.family === 6, pi.saddr, pi.daddr, pi.sport, pi.dport);
+    const seq = dv.getUint32(pi.l4 + 4);
+    const ack = dv.getUint32(pi.l4 + 8);
+    return this.cookies.check((ack - 1) >>> 0, (seq - 1) >>> 0, this.minute());
+  }
+
+  /**
+   * A cookie-checked client ACK created connection `id`: mark it SYNPROXY, keep the client's
+   * data if any, and turn the packet into the SYN to the real server.
+   */
+  openRs(dv: DataView, pi: PacketInfo, id: number): number {
+    const core = this.core;
+    const ct = core.conns;
+    const w = ct.w;
+    const o = id * CONN_STRIDE;
+    const d = this.cookies.data;
+    const seq = dv.getUint32(pi.l4 + 4);
+    const ack = dv.getUint32(pi.l4 + 8);
+    w[o + W_SP_A] = (d.mss & 0xffff) | (d.wscale << 16) | (d.sack ? 1 << 20 : 0);
+    w[o + W_SP_B] = (seq - 1) >>> 0;
+    w[o + W_TOA_SEQ] = (ack - 1) >>> 0;
+    w[o + W_FLAGS] = (w[o + W_FLAGS]! & 0xffff) | CONN_F_SYNPROXY | CONN_F_SP_WAIT;
+    core.setState(id, S_SYN_SENT);
+    const thl = (dv.getUint8(pi.l4 + 12) >>> 4) << 2;
+    if (pi.end - pi.l4 > thl) this.enqueue(dv, pi.l3, pi.end - pi.l3, id);
+    core.counters[E_SP_ACK_OK]! += 1;
+    core.txOff = pi.l3;
+    core.txLen = this.writeRsSyn(dv, pi.l3, id);
+    this.arm(id, 1000);
+    return VERDICT_TX;
+  }
+
+  /** Re-files the connection to wake after `ms` (retransmission timer). */
+  private arm(id: number, ms: number): void {
+    const core = this.core;
+    const at = core.now + ms;
+    core.conns.f64[id * F64_STRIDE + F_EXPIRES] = at;
+    core.wheel.move(id, at);
+  }
+
+  private writeRsSyn(dv: DataView, off: number, id: number): number {
+    const core = this.core;
+    const w = core.conns.w;
+    const o = id * CONN_STRIDE;
+    const a = w[o + W_SP_A]!;
+    const opt = this.opts.reset().mss(a & 0xffff);
+    if ((a & (1 << 20)) !== 0) opt.sackPerm();
+    const ws = (a >>> 16) & 15;
+    if (ws !== WSCALE_NONE) opt.wscale(ws);
+    opt.pad();
+    const ld = w[o + W_LDPORT]!;
+    const v6 = (w[o + W_FLAGS]! & CONN_F_IPV6) !== 0;
+    return emitTcp(
+      dv,
+      off,
+      v6,
+      core.laddrs.addr,
+      w[o + W_LADDR]! * 4,
+      core.destAddr,
+      w[o + W_DEST]! * 4,
+      ld >>> 16,
+      ld & 0xffff,
+      w[o + W_SP_B]!,
+      0,
+      TH_SYN,
+      65535,
+      64,
+      opt,
+    );
+  }
+
+  /** Wheel callback for a connection still waiting for its RS: retransmit or give up. */
+  onTimer(id: number): boolean {
+    const core = this.core;
+    const w = core.conns.w;
+    const o = id * CONN_STRIDE;
+    const fw = w[o + W_FLAGS]!;
+    const tries = (fw >>> CNT_SHIFT) & 15;
+    if (tries >= this.knobs.synRetry) {
+      core.counters[E_SP_RS_TIMEOUT]! += 1;
+      return false;
+    }
+    const q = core.txq;
+    if (q.count < q.capacity) {
+      const i = q.count++;
+      const off = q.slotStart(i);
+      q.off[i] = off;
+      q.len[i] = this.writeRsSyn(q.dv, off, id);
+      q.verdict[i] = VERDICT_TX;
+      core.counters[E_SP_SYN_RETRANS]! += 1;
+    } else {
+      core.counters[D_TXQ_FULL]! += 1;
+    }
+    w[o + W_FLAGS] = (fw & ~(15 << CNT_SHIFT)) | ((tries + 1) << CNT_SHIFT);
+    core.wheel.unlink(id);
+    const at = core.now + 1000 * 2 ** (tries + 1);
+    core.conns.f64[id * F64_STRIDE + F_EXPIRES] = at;
+    core.wheel.insert(id, at);
+    return true;
+  }
+
+  /** A client segment for a connection whose RS handshake is pending: keep data, drop the rest. */
+  clientWhileWaiting(dv: DataView, pi: PacketInfo, id: number): number {
+    const thl = (dv.getUint8(pi.l4 + 12) >>> 4) << 2;
+    if ((pi.tcpFlags & (TH_SYN | TH_RST)) === 0 && pi.end - pi.l4 > thl) {
+      this.enqueue(dv, pi.l3, pi.end - pi.l3, id);
+      return VERDICT_DROP;
+    }
+    return this.core.drop(D_SP_WAIT);
+  }
+
+  private enqueue(dv: DataView, off: number, len: number, id: number): void {
+    const core = this.core;
+    const w = core.conns.w;
+    const o = id * CONN_STRIDE;
+    const fw = w[o + W_FLAGS]!;
+    const n = (fw >>> (CNT_SHIFT + 4)) & 15;
+    if (n >= this.knobs.maxSavedAcks || len > QUEUE_SLOT || this.qUsed === this.qLen.length) {
+      core.counters[D_SP_QUEUE_FULL]! += 1;
+      return;
+    }
+    let s = 0;
+    while (this.qOwner[s] !== 0) s++;
+    const base = s * QUEUE_SLOT;
+    for (let i = 0; i < len; i++) this.qBuf[base + i] = dv.getUint8(off + i);
+    this.qLen[s] = len;
+    this.qOwner[s] = id;
+    this.qOrder[s] = ++this.qSeq;
+    this.qUsed++;
+    w[o + W_FLAGS] = (fw & ~(15 << (CNT_SHIFT + 4))) | ((n + 1) << (CNT_SHIFT + 4));
+    core.counters[E_SP_QUEUED]! += 1;
+  }
+
+  /** Frees the queued segments of a connection that ends while waiting. */
+  discard(id: number): void {
+    if (this.qUsed === 0) return;
+    for (let s = 0; s < this.qOwner.length; s++) {
+      if (this.qOwner[s] === id) {
+        this.qOwner[s] = 0;
+        this.qUsed--;
+      }
+    }
+  }
+
+  /**
+   * An RS segment for a connection still waiting: the SYN-ACK completes the handshake (turned
+   * into the ACK to the RS, with TOA); an RST is passed to the client; anything else is dropped.
+   */
+  rsWhileWaiting(dv: DataView, pi: PacketInfo, id: number): number {
+    const core = this.core;
+    const w = core.conns.w;
+    const o = id * CONN_STRIDE;
+    const l4 = pi.l4;
+    const v6 = pi.family === 6;
+    const cisn = w[o + W_SP_B]!;
+    const cookie = w[o + W_TOA_SEQ]!;
+    const cv = w[o + W_CVPORT]!;
+    if ((pi.tcpFlags & TH_RST) !== 0) {
+      // The RS refused: tell the client in its own sequence space, then let the entry close.
+      const len = emitTcp(
+        dv,
+        pi.l3,
+        v6,
+        core.svcAddr,
+        w[o + W_SVC]! * 4,
+        w,
+        o + W_CADDR,
+        cv & 0xffff,
+        cv >>> 16,
+        (cookie + 1) >>> 0,
+        0,
+        TH_RST,
+        0,
+        64,
+        this.opts.reset(),
+      );
+      core.txOff = pi.l3;
+      core.txLen = len;
+      w[o + W_FLAGS] = w[o + W_FLAGS]! & ~CONN_F_SP_WAIT & 0x00ffffff;
+      this.discard(id);
+      core.setState(id, S_CLOSE);
+      core.counters[E_SP_RS_RST]! += 1;
+      return VERDICT_TX;
+    }
+    if (
+      (pi.tcpFlags & (TH_SYN | TH_ACK)) !== (TH_SYN | TH_ACK) ||
+      dv.getUint32(l4 + 8) !== (cisn + 1) >>> 0
+    ) {
+      return core.drop(D_SP_WAIT);
+    }
+    const rsIsn = dv.getUint32(l4 + 4);
+    w[o + W_SP_A] = (cookie - rsIsn) >>> 0;
+    w[o + W_SP_B] = 0;
+    let f = w[o + W_FLAGS]! & ~CONN_F_SP_WAIT & 0x00ffffff;
+    // The ACK we send now completes the RS handshake and carries TOA itself.
+    const opt = this.opts.reset();
+    if ((f & CONN_F_TOA) !== 0) {
+      const t = this.toaBytes;
+      t[0] = cv >>> 24;
+      t[1] = (cv >>> 16) & 0xff;
+      if (v6) {
+        for (let i = 0; i < 4; i++) {
+          const a = w[o + W_CADDR + i]!;
+          t[2 + 4 * i] = a >>> 24;
+          t[3 + 4 * i] = (a >>> 16) & 0xff;
+          t[4 + 4 * i] = (a >>> 8) & 0xff;
+          t[5 + 4 * i] = a & 0xff;
+        }
+        opt.raw(TCPOPT_TOA, t, 18);
+      } else {
+        const a = w[o + W_CADDR]!;
+        t[2] = a >>> 24;
+        t[3] = (a >>> 16) & 0xff;
+        t[4] = (a >>> 8) & 0xff;
+        t[5] = a & 0xff;
+        opt.raw(TCPOPT_TOA, t, 6);
+      }
+      w[o + W_TOA_SEQ] = (rsIsn + 1) >>> 0;
+      f |= CONN_F_TOA_SEQ;
+    }
+    w[o + W_FLAGS] = f;
+    const ld = w[o + W_LDPORT]!;
+    const len = emitTcp(
+      dv,
+      pi.l3,
+      v6,
+      core.laddrs.addr,
+      w[o + W_LADDR]! * 4,
+      core.destAddr,
+      w[o + W_DEST]! * 4,
+      ld >>> 16,
+      ld & 0xffff,
+      (cisn + 1) >>> 0,
+      (rsIsn + 1) >>> 0,
+      TH_ACK,
+      65535,
+      64,
+      opt.pad(),
+    );
+    core.txOff = pi.l3;
+    core.txLen = len;
+    core.setState(id, S_ESTABLISHED);
+    if (((w[o + W_FLAGS]! >>> (CNT_SHIFT + 4)) & 15) !== 0 || this.qUsed !== 0) this.releaseId = id;
+    return VERDICT_TX;
+  }
+
+  /** Sends the client segments kept for `releaseId` through the engine into the output queue. */
+  release(): void {
+    const core = this.core;
+    const id = this.releaseId;
+    this.releaseId = 0;
+    const q = core.txq;
+    for (;;) {
+      let best = -1;
+      for (let s = 0; s < this.qOwner.length; s++) {
+        if (this.qOwner[s] === id && (best < 0 || this.qOrder[s]! < this.qOrder[best]!)) best = s;
+      }
+      if (best < 0) break;
+      this.qOwner[best] = 0;
+      this.qUsed--;
+      if (q.count === q.capacity) {
+        core.counters[D_TXQ_FULL]! += 1;
+        continue;
+      }
+      const i = q.count;
+      const off = q.slotStart(i);
+      const len = this.qLen[best]!;
+      q.buf.set(this.qBuf.subarray(best * QUEUE_SLOT, best * QUEUE_SLOT + len), off);
+      if (core.processSlot(q, i, off, len) === VERDICT_TX) q.count++;
+    }
+  }
+
+  /** Client -> RS, after the FULLNAT rewrite: ack and SACK edges into the RS's sequence space. */
+  translateIn(dv: DataView, pi: PacketInfo, id: number): void {
+    if ((pi.tcpFlags & TH_ACK) === 0) return;
+    const w = this.core.conns.w;
+    const delta = w[id * CONN_STRIDE + W_SP_A]!;
+    const l4 = pi.l4;
+    const old = dv.getUint32(l4 + 8);
+    const nw = (old - delta) >>> 0;
+    dv.setUint32(l4 + 8, nw);
+    let diff = negWord(old) + sumWord(nw);
+    const thl = (dv.getUint8(l4 + 12) >>> 4) << 2;
+    const end = l4 + thl;
+    for (let i = l4 + 20; i < end; ) {
+      const k = dv.getUint8(i);
+      if (k === TCPOPT_EOL) break;
+      if (k === TCPOPT_NOP) {
+        i++;
+        continue;
+      }
+      if (i + 1 >= end) break;
+      const len = dv.getUint8(i + 1);
+      if (len < 2 || i + len > end) break;
+      if (k === TCPOPT_SACK) {
+        // Edges at odd offsets from the header would straddle checksum words: fix those by bytes.
+        const aligned = ((i + 2 - l4) & 1) === 0;
+        for (let e = i + 2; e + 4 <= i + len; e += 4) {
+          const ov = dv.getUint32(e);
+          const nv = (ov - delta) >>> 0;
+          dv.setUint32(e, nv);
+          if (aligned) diff += negWord(ov) + sumWord(nv);
+          else diff += oddWordDiff(ov, nv);
+        }
+      }
+      i += len;
+    }
+    dv.setUint16(l4 + 16, csumAdjust(dv.getUint16(l4 + 16), diff));
+  }
+
+  /**
+   * RS -> client, before the FULLNAT rewrite: drops the Nth identical segment in a row (ACK storm),
+   * else shifts seq into the client's space. Returns false to drop.
+   */
+  translateOut(dv: DataView, pi: PacketInfo, id: number): boolean {
+    const core = this.core;
+    const w = core.conns.w;
+    const o = id * CONN_STRIDE;
+    const l4 = pi.l4;
+    const seq = dv.getUint32(l4 + 4);
+    const thresh = this.knobs.ackStormThresh;
+    if (thresh > 0 && (pi.tcpFlags & TH_ACK) !== 0) {
+      const digest = (seq ^ ((dv.getUint32(l4 + 8) << 13) | (dv.getUint32(l4 + 8) >>> 19))) >>> 0;
+      const fw = w[o + W_FLAGS]!;
+      if (digest === w[o + W_SP_B]) {
+        const n = Math.min(255, ((fw >>> CNT_SHIFT) & 0xff) + 1);
+        w[o + W_FLAGS] = (fw & 0x00ffffff) | (n << CNT_SHIFT);
+        if (n >= thresh) {
+          core.drop(D_SP_ACK_STORM);
+          return false;
+        }
+      } else {
+        w[o + W_SP_B] = digest;
+        w[o + W_FLAGS] = fw & 0x00ffffff;
+      }
+    }
+    const nw = (seq + w[o + W_SP_A]!) >>> 0;
+    dv.setUint32(l4 + 4, nw);
+    dv.setUint16(l4 + 16, csumAdjust(dv.getUint16(l4 + 16), negWord(seq) + sumWord(nw)));
+    return true;
+  }
+
+  /** Drops counted for an ACK that carried no valid cookie. */
+  badAck(): number {
+    return this.core.drop(D_SP_BAD_ACK);
+  }
+
+  deferDrop(): number {
+    return this.core.drop(D_SP_DEFER);
+  }
+
+  /** Queue capacity left (listing). */
+  get queueFree(): number {
+    return this.qLen.length - this.qUsed;
+  }
+}
+
+/** Checksum difference of a 32-bit field at an odd offset from the header start: ov -> nv. */
+function oddWordDiff(ov: number, nv: number): number {
+  return (
+    (0xffff ^ (ov >>> 24)) +
+    (0xffff ^ ((ov >>> 8) & 0xffff)) +
+    (0xffff ^ ((ov & 0xff) << 8)) +
+    (nv >>> 24) +
+    ((nv >>> 8) & 0xffff) +
+    ((nv & 0xff) << 8)
+  );
+}
