@@ -1,17 +1,69 @@
-// lvsadm command line entry (bin/lvsadm runs the compiled dist/src/cli/main.js).
-// For now: usage, version, and a clear "not implemented yet" for everything else. The
-// ipvsadm-compatible parser (one command spec table, see DESIGN.md) replaces the stub below.
+// lvsadm command line entry (bin/lvsadm runs the compiled dist/src/cli/main.js):
+// argv -> parse (spec.ts tables) -> one request to the daemon -> ipvsadm-format output.
+//
+// Exit status: 0 ok; 1 the daemon refused (ipvsadm's words on stderr); 2 usage error or no daemon.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Request } from '../control/protocol.js';
+import { CliError, PROGRAM } from './cli-error.js';
+import { bashCompletion } from './completion.js';
+import {
+  batchFailure,
+  daemonErrorText,
+  errorCode,
+  TRANSPORT_CODES,
+  UNREACHABLE_CODES,
+} from './daemon-errors.js';
+import { formatResult, IPVS_VERSION } from './format.js';
+import { usageBody } from './help.js';
+import { manPage } from './man.js';
+import { type Names, NO_NAMES, systemNames } from './names.js';
+import { type ParseResult, parseArgs } from './parse.js';
+import { parseRestore } from './restore.js';
+import { DEFAULT_SOCKET, SOCKET_ENV } from './spec.js';
 
-/** The IPVS version the listing and --version claim compatibility with. */
-export const IPVS_VERSION = '1.2.1';
+export { IPVS_VERSION };
 
 /** Minimal writable the CLI prints to (process.stdout/stderr, or a capture in tests). */
 export interface Out {
   write(s: string): unknown;
 }
+
+/**
+ * What the CLI needs from the control client. src/control/client.ts's
+ * `class ControlClient { constructor(socketPath); request(req); close() }` has this shape; its
+ * errors carry `.code` (LvsError codes, or 'UNREACHABLE' when no daemon listens).
+ */
+export interface ControlClientLike {
+  request(req: Request): Promise<unknown>;
+  close?(): unknown;
+}
+
+/** Everything main touches outside itself; tests pass fakes, bin/lvsadm passes nothing. */
+export interface CliIo {
+  stdout?: Out;
+  stderr?: Out;
+  env?: Readonly<Record<string, string | undefined>>;
+  /** All of stdin (for -R). */
+  readStdin?: () => Promise<string>;
+  /** Opens a client on the socket (default: ControlClient from src/control/client.ts). */
+  connect?: (socketPath: string) => ControlClientLike | Promise<ControlClientLike>;
+  /** Host and service names (default: /etc/hosts and /etc/services, read when needed). */
+  names?: Names;
+  /** Subcommand handlers overriding SUBCOMMAND_HANDLERS (tests). */
+  subcommands?: Readonly<Record<string, Subcommand>>;
+}
+
+/** The io a subcommand runs with (defaults filled in). */
+export interface SubcommandIo {
+  stdout: Out;
+  stderr: Out;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** A subcommand: its arguments (after the name) -> exit status. */
+export type Subcommand = (args: string[], io: SubcommandIo) => Promise<number>;
 
 /** Version of the lvsadm package: read from the nearest package.json named lvsadm above this file
  *  (src/cli/ under tsx, dist/src/cli/ when built). */
@@ -34,49 +86,190 @@ export function packageVersion(): string {
 }
 
 export function versionText(): string {
-  return `lvsadm v${packageVersion()} (IP Virtual Server version ${IPVS_VERSION} compatible)\n`;
+  return `${PROGRAM} v${packageVersion()} (IP Virtual Server version ${IPVS_VERSION} compatible)\n`;
 }
 
 export function usageText(): string {
-  return `${versionText()}Usage:
-  lvsadm -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-j enable|disable]
-  lvsadm -D virtual-service
-  lvsadm -C
-  lvsadm -R
-  lvsadm -S [-n]
-  lvsadm -a|e virtual-service -r server-address [-b] [-w weight] [-x upper-threshold] [-y lower-threshold]
-  lvsadm -d virtual-service -r server-address
-  lvsadm -L|l [virtual-service] [options]
-  lvsadm -Z [virtual-service]
-  lvsadm --set tcp tcpfin udp
-  lvsadm -P|Q virtual-service -z local-address
-  lvsadm -G [virtual-service]
-  lvsadm daemon --socket PATH --state-dir DIR --tun NAME   the userspace dataplane
-  lvsadm top                                              live view of services and rates
-  lvsadm toa ...                                          RealServer TOA reader helpers
-  lvsadm -h|--help
-  lvsadm -v|--version
-
-virtual-service:
-  -t|u service-address   service-address is host[:port], IPv6 as [addr]:port
-
-Status: only --help and --version work in this version. The packet engine (FULLNAT,
-SYNPROXY, TOA, schedulers) is being built as a library; the commands above, the daemon,
-top and the toa helpers come next.
-`;
+  return versionText() + usageBody();
 }
 
-/** Runs the CLI on `argv` (without node and script); returns the process exit code. */
-export function main(argv: readonly string[], out: Out = process.stdout, err: Out = process.stderr): number {
-  if (argv.length === 0 || argv.includes('-h') || argv.includes('--help')) {
-    out.write(usageText());
+// =====================================================================================================
+// SUBCOMMAND DISPATCH HOOK
+// `lvsadm <name> args...` runs SUBCOMMAND_HANDLERS[name](args, io). `daemon`, `top` and `toa` live
+// elsewhere (src/daemon, src/tui, src/toa): wire each one here, e.g.
+//   daemon: async (args, io) => (await import('../daemon/cli.js')).daemonMain(args, io),
+// A dynamic import keeps `lvsadm -L` from loading the daemon, the TUI or their dependencies.
+// The names must also be in SUBCOMMANDS (spec.ts) so help, completion and the man page list them.
+// =====================================================================================================
+function notBuiltYet(name: string): Subcommand {
+  return async (_args, io) => {
+    io.stderr.write(`${PROGRAM} ${name}: not available in this build yet\n`);
+    return 1;
+  };
+}
+
+export const SUBCOMMAND_HANDLERS: Record<string, Subcommand> = {
+  daemon: async (args, io) => (await import('../daemon/cli.js')).daemonMain(args, io),
+  top: notBuiltYet('top'),
+  toa: notBuiltYet('toa'),
+  completion: async (args, io) => {
+    if (args.length === 1 && args[0] === 'bash') {
+      io.stdout.write(bashCompletion());
+      return 0;
+    }
+    io.stderr.write(`usage: ${PROGRAM} completion bash\n`);
+    return 2;
+  },
+  man: async (args, io) => {
+    if (args.length > 0) {
+      io.stderr.write(`usage: ${PROGRAM} man\n`);
+      return 2;
+    }
+    io.stdout.write(manPage(packageVersion()));
     return 0;
+  },
+};
+
+// ---- the control client ---------------------------------------------------------------------------
+
+/** Where ControlClient lives; imported at run time so this file compiles before it exists. */
+const CLIENT_MODULE = '../control/client.js';
+
+async function defaultConnect(socketPath: string): Promise<ControlClientLike> {
+  const mod = (await import(new URL(CLIENT_MODULE, import.meta.url).href)) as {
+    ControlClient: new (path: string) => ControlClientLike;
+  };
+  return new mod.ControlClient(socketPath);
+}
+
+async function readAllStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function unreachableText(socketPath: string): string {
+  return `${PROGRAM}: cannot reach the daemon at ${socketPath} (is "${PROGRAM} daemon" running?)\n`;
+}
+
+/** No right to use the socket (file mode, or the daemon's peer-credential check). */
+export function permissionText(socketPath: string): string {
+  return `${PROGRAM}: ${socketPath}: Permission denied (you must be root)\n`;
+}
+
+type SendOutcome = { ok: true; result: unknown } | { ok: false; exitCode: number };
+
+async function send(
+  req: Request,
+  socket: string | undefined,
+  io: CliIo,
+  err: Out,
+  lines?: readonly number[],
+): Promise<SendOutcome> {
+  const env = io.env ?? process.env;
+  const path = socket ?? (env[SOCKET_ENV] || DEFAULT_SOCKET);
+  let client: ControlClientLike | undefined;
+  try {
+    client = await (io.connect ?? defaultConnect)(path);
+    return { ok: true, result: await client.request(req) };
+  } catch (e) {
+    const code = errorCode(e);
+    const message = e instanceof Error ? e.message : String(e);
+    if (code === 'ERR_MODULE_NOT_FOUND' && !client) {
+      err.write(`${PROGRAM}: the control client is not available in this build\n`);
+      return { ok: false, exitCode: 2 };
+    }
+    if (code === undefined) {
+      err.write(`${PROGRAM}: ${message}\n`);
+      return { ok: false, exitCode: 1 };
+    }
+    if (
+      code === 'EPERM' ||
+      code === 'EACCES' ||
+      (UNREACHABLE_CODES.has(code) && /permission denied/i.test(message))
+    ) {
+      err.write(permissionText(path));
+      return { ok: false, exitCode: 2 };
+    }
+    if (UNREACHABLE_CODES.has(code)) {
+      err.write(unreachableText(path));
+      return { ok: false, exitCode: 2 };
+    }
+    if (TRANSPORT_CODES.has(code)) {
+      err.write(`${PROGRAM}: ${message}\n`);
+      return { ok: false, exitCode: 2 };
+    }
+    // A refused request inside a batch (-R): word it for its own operation and name its line.
+    const failed = req.op === 'batch' ? batchFailure(e) : undefined;
+    const inner = failed && req.op === 'batch' ? req.requests[failed.index] : undefined;
+    const text = daemonErrorText(inner?.op ?? req.op, code, failed?.message ?? message);
+    const line = failed ? lines?.[failed.index] : undefined;
+    err.write(line !== undefined ? `line ${line}: ${text}\n` : `${text}\n`);
+    return { ok: false, exitCode: 1 };
+  } finally {
+    try {
+      await client?.close?.();
+    } catch {
+      // closing a broken connection: nothing to report
+    }
   }
-  const cmd = argv[0]!;
-  if (cmd === '-v' || cmd === '--version') {
-    out.write(versionText());
-    return 0;
+}
+
+// ---- main ------------------------------------------------------------------------------------------
+
+/** Runs the CLI on `argv` (without node and script); resolves to the process exit status. */
+export async function main(argv: readonly string[], io: CliIo = {}): Promise<number> {
+  const out = io.stdout ?? process.stdout;
+  const err = io.stderr ?? process.stderr;
+  const names = io.names ?? systemNames();
+  let parsed: ParseResult;
+  try {
+    parsed = parseArgs(argv, names);
+  } catch (e) {
+    if (e instanceof CliError) {
+      err.write(`${e.message}\n`);
+      return e.exitCode;
+    }
+    throw e;
   }
-  err.write(`lvsadm: ${cmd}: not implemented yet\n`);
-  return 1;
+
+  switch (parsed.kind) {
+    case 'help':
+      out.write(usageText());
+      return 0;
+    case 'version':
+      out.write(versionText());
+      return 0;
+    case 'print':
+      out.write(parsed.text);
+      return 0;
+    case 'subcommand': {
+      const handler = io.subcommands?.[parsed.name] ?? SUBCOMMAND_HANDLERS[parsed.name];
+      if (!handler) {
+        err.write(`${PROGRAM}: unknown command '${parsed.name}'\n`);
+        return 2;
+      }
+      return handler(parsed.args, { stdout: out, stderr: err, env: io.env ?? process.env });
+    }
+    case 'restore': {
+      let restore: ReturnType<typeof parseRestore>;
+      try {
+        restore = parseRestore(await (io.readStdin ?? readAllStdin)(), names);
+      } catch (e) {
+        if (e instanceof CliError) {
+          err.write(`${e.message}\n`);
+          return e.exitCode;
+        }
+        throw e;
+      }
+      const r = await send(restore.request, parsed.socket, io, err, restore.lines);
+      return r.ok ? 0 : r.exitCode;
+    }
+    case 'request': {
+      const r = await send(parsed.request, parsed.socket, io, err);
+      if (!r.ok) return r.exitCode;
+      out.write(formatResult(parsed.view, r.result, parsed.format, parsed.format.numeric ? NO_NAMES : names));
+      return 0;
+    }
+  }
 }

@@ -94,4 +94,13 @@ export interface RequestEnvelope {
 
 export type ResponseEnvelope =
   | { v: number; id: number; ok: true; result: unknown }
-  | { v: number; id: number; ok: false; error: { code: string; message: string } };
+  | { v: number; id: number; ok: false; error: ResponseError };
+
+export interface ResponseError {
+  /** Stable code: an LvsError code, or EINVAL/EVERSION/E2BIG/EPERM/EINTERNAL/ESTATE from the daemon. */
+  code: string;
+  /** What went wrong, in ipvsadm's words where ipvsadm has words for it. */
+  message: string;
+  /** For a refused batch: the 0-based position of the request that was refused. */
+  index?: number;
+}

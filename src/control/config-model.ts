@@ -1,0 +1,601 @@
+// The configuration as the operator sees it: services with their options, real servers, local
+// addresses and timeouts. It is what `-S` prints, what the state file stores and what the host
+// plumbing follows (the set of VIPs and LIPs). It applies each change request with the same checks,
+// in the same order, with the same codes and messages as the Engine (src/dataplane/engine.ts), so a
+// batch can be checked here before anything touches the engine. Resource limits (table sizes) and
+// addresses still draining connections are the engine's alone: the control service handles those
+// refusals by rolling back.
+//
+// Changes validate fully before they mutate, so a refused change leaves the model as it was. Each
+// change can also record closures undoing it exactly (order of services, dests and LIPs
+// included): that is how a batch is made all-or-nothing without copying the whole model.
+import { type Family, formatIp, parseIp } from '../common/addr.js';
+import { LvsError } from '../common/errors.js';
+import { DEFAULT_TIMEOUTS_S, S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../dataplane/conn/tcp-states.js';
+import { getScheduler } from '../dataplane/sched/registry.js';
+import type {
+  DestChange,
+  DestSpec,
+  Request,
+  ServiceConfig,
+  ServiceInfo,
+  ServiceKey,
+  ServiceOptions,
+  Timeouts,
+} from './protocol.js';
+
+/** The whole configuration as plain data (the `dump` result and the state file's content). */
+export interface Config {
+  services: ServiceConfig[];
+  timeouts: Timeouts;
+}
+
+export type ServiceOpts = ServiceConfig['opts'];
+export type DestConfig = Required<DestSpec>;
+/** Undoes one change; run in reverse order of recording. */
+export type Undo = () => void;
+
+export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
+  tcp: DEFAULT_TIMEOUTS_S[S_ESTABLISHED]!,
+  tcpfin: DEFAULT_TIMEOUTS_S[S_FIN_WAIT]!,
+  udp: DEFAULT_TIMEOUTS_S[S_UDP]!,
+});
+
+// Same bounds as the engine.
+const MAX_WEIGHT = 65535;
+const MAX_PERSIST_S = 0x7fffffff / 1000;
+
+/** A change refused inside a batch: the refusal's code and words, and its position. */
+export class BatchError extends LvsError {
+  /** 0-based position of the refused request in the batch. */
+  readonly index: number;
+  readonly op: string;
+  /** The refusal itself, as the request alone would have got it. */
+  readonly refusal: LvsError;
+
+  constructor(index: number, op: string, refusal: LvsError) {
+    super(refusal.code, refusal.message);
+    this.index = index;
+    this.op = op;
+    this.refusal = refusal;
+  }
+}
+
+interface Entry {
+  key: string;
+  /** Canonical: address text as formatIp prints it. */
+  svc: ServiceKey;
+  family: Family;
+  opts: ServiceOpts;
+  dests: DestConfig[];
+  /** Canonical address texts, in the order they were added. */
+  laddrs: string[];
+}
+
+interface Addr {
+  family: Family;
+  /** Canonical text. */
+  text: string;
+  /** family/text: a key for maps of addresses. */
+  key: string;
+}
+
+function protoCheck(p: unknown): void {
+  if (p !== 'tcp' && p !== 'udp') throw new LvsError('EINVAL', `unknown protocol ${String(p)}`);
+}
+
+function parseAddr(text: string, what: string): Addr {
+  const a = typeof text === 'string' ? parseIp(text) : null;
+  if (!a) throw new LvsError('EINVAL', `invalid ${what} address ${JSON.stringify(text)}`);
+  const canon = formatIp(a.family, a.words);
+  return { family: a.family, text: canon, key: `${a.family}/${canon}` };
+}
+
+function checkPort(port: number, what: string): void {
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new LvsError('EINVAL', `invalid ${what} port ${port}`);
+}
+
+function checkUint(v: number | undefined, max: number, what: string): void {
+  if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > max)) {
+    throw new LvsError('EINVAL', `${what} must be an integer from 0 to ${max}`);
+  }
+}
+
+function svcKeyString(proto: string, a: Addr, port: number): string {
+  return `${proto}/${a.key}/${port}`;
+}
+
+function inc(m: Map<string, number>, k: string): void {
+  m.set(k, (m.get(k) ?? 0) + 1);
+}
+
+function dec(m: Map<string, number>, k: string): void {
+  const n = (m.get(k) ?? 0) - 1;
+  if (n <= 0) m.delete(k);
+  else m.set(k, n);
+}
+
+function addrKeyOf(text: string): string {
+  return `${text.includes(':') ? 6 : 4}/${text}`;
+}
+
+function copyEntry(e: Entry): Entry {
+  return {
+    key: e.key,
+    svc: { ...e.svc },
+    family: e.family,
+    opts: { ...e.opts },
+    dests: e.dests.map((d) => ({ ...d })),
+    laddrs: e.laddrs.slice(),
+  };
+}
+
+function entryConfig(e: Entry): ServiceConfig {
+  return {
+    svc: { ...e.svc },
+    opts: { ...e.opts },
+    dests: e.dests.map((d) => ({ ...d })),
+    laddrs: e.laddrs.slice(),
+  };
+}
+
+/** The requests that rebuild `config` from an empty one, in order (timeouts first). */
+export function configToRequests(config: Config): Request[] {
+  const out: Request[] = [{ op: 'setTimeouts', timeouts: { ...config.timeouts } }];
+  for (const s of config.services) out.push(...serviceRequests(s));
+  return out;
+}
+
+function serviceRequests(s: ServiceConfig): Request[] {
+  const out: Request[] = [{ op: 'addService', svc: { ...s.svc }, opts: { ...s.opts } }];
+  for (const d of s.dests) out.push({ op: 'addDest', svc: { ...s.svc }, dest: { ...d } });
+  for (const a of s.laddrs) out.push({ op: 'addLaddr', svc: { ...s.svc }, addr: a });
+  return out;
+}
+
+/** The configuration an engine holds, read back from its listing (services in its order). */
+export function configFromServiceInfos(services: readonly ServiceInfo[], timeouts: Timeouts): Config {
+  return {
+    services: services.map((s) => ({
+      svc: { proto: s.proto, addr: s.addr, port: s.port },
+      opts: {
+        sched: s.sched,
+        schedFlags: s.schedFlags,
+        persistTimeout: s.persistTimeout,
+        persistPrefix: s.persistPrefix,
+        synproxy: s.synproxy,
+        toa: s.toa,
+      },
+      dests: s.dests.map((d) => ({
+        addr: d.addr,
+        port: d.port,
+        weight: d.weight,
+        uThreshold: d.uThreshold,
+        lThreshold: d.lThreshold,
+      })),
+      laddrs: s.laddrs.map((l) => l.addr),
+    })),
+    timeouts: { ...timeouts },
+  };
+}
+
+export class ConfigModel {
+  private svcs = new Map<string, Entry>();
+  /** VIP address key -> services on it. */
+  private vipRefs = new Map<string, number>();
+  /** LIP address key -> services listing it. */
+  private lipRefs = new Map<string, number>();
+  private tmo: Timeouts;
+
+  constructor(timeouts: Timeouts = DEFAULT_TIMEOUTS) {
+    this.tmo = { ...timeouts };
+  }
+
+  /** A model holding `config`, every part checked as if it were requested (throws LvsError). */
+  static fromConfig(config: Config): ConfigModel {
+    const m = new ConfigModel();
+    m.apply({ op: 'batch', requests: configToRequests(config) });
+    return m;
+  }
+
+  /** An independent deep copy. */
+  clone(): ConfigModel {
+    const m = new ConfigModel(this.tmo);
+    for (const [k, e] of this.svcs) m.svcs.set(k, copyEntry(e));
+    m.vipRefs = new Map(this.vipRefs);
+    m.lipRefs = new Map(this.lipRefs);
+    return m;
+  }
+
+  get timeouts(): Timeouts {
+    return { ...this.tmo };
+  }
+
+  get serviceCount(): number {
+    return this.svcs.size;
+  }
+
+  /** Plain deep copy of the configuration, services in the order they were added. */
+  toConfig(): Config {
+    return { services: this.services(), timeouts: { ...this.tmo } };
+  }
+
+  services(): ServiceConfig[] {
+    const out: ServiceConfig[] = [];
+    for (const e of this.svcs.values()) out.push(entryConfig(e));
+    return out;
+  }
+
+  /** One service's configuration, or undefined. */
+  service(key: ServiceKey): ServiceConfig | undefined {
+    const e = this.lookup(key);
+    return e ? entryConfig(e) : undefined;
+  }
+
+  /** Virtual addresses in use (canonical text, sorted). */
+  vips(): string[] {
+    return [...this.vipRefs.keys()].map((k) => k.slice(2)).sort();
+  }
+
+  /** Local addresses listed by some service (canonical text, sorted). */
+  lips(): string[] {
+    return [...this.lipRefs.keys()].map((k) => k.slice(2)).sort();
+  }
+
+  // ---- changes --------------------------------------------------------------------------------
+
+  /**
+   * Applies one change request, or throws LvsError and changes nothing. `undo`, when given,
+   * receives closures that undo the change exactly (run them last first). A batch is applied in
+   * order and all-or-nothing; its refusals are BatchErrors naming the position.
+   */
+  apply(req: Request, undo?: Undo[]): void {
+    switch (req.op) {
+      case 'addService':
+        this.addService(req.svc, req.opts ?? {}, undo);
+        return;
+      case 'editService':
+        this.editService(req.svc, req.opts ?? {}, undo);
+        return;
+      case 'delService':
+        this.removeEntry(this.find(req.svc), undo);
+        return;
+      case 'flush':
+        this.flush(undo);
+        return;
+      case 'addDest':
+        this.addDest(req.svc, req.dest, undo);
+        return;
+      case 'editDest':
+        this.editDest(req.svc, req.addr, req.port, req.change ?? {}, undo);
+        return;
+      case 'delDest':
+        this.delDest(req.svc, req.addr, req.port, undo);
+        return;
+      case 'addLaddr':
+        this.addLaddr(req.svc, req.addr, undo);
+        return;
+      case 'delLaddr':
+        this.delLaddr(req.svc, req.addr, undo);
+        return;
+      case 'zero':
+        if (req.svc) this.find(req.svc);
+        return;
+      case 'setTimeouts':
+        this.setTimeouts(req.timeouts ?? {}, undo);
+        return;
+      case 'batch':
+        this.batch(req.requests, undo);
+        return;
+      default:
+        throw new LvsError('EINVAL', `${(req as Request).op} is not a configuration change`);
+    }
+  }
+
+  private batch(reqs: readonly Request[], outer?: Undo[]): void {
+    const log: Undo[] = [];
+    for (let i = 0; i < reqs.length; i++) {
+      const r = reqs[i]!;
+      try {
+        if (r.op === 'batch') throw new LvsError('EINVAL', 'batch cannot be nested in a batch');
+        this.apply(r, log);
+      } catch (e) {
+        for (let j = log.length - 1; j >= 0; j--) log[j]!();
+        if (LvsError.is(e)) throw new BatchError(i, r.op, e);
+        throw e;
+      }
+    }
+    if (outer) for (const u of log) outer.push(u);
+  }
+
+  /**
+   * The requests that undo `req` on an engine holding this model's configuration, derived from
+   * the model as it is before `req` (call this, then apply). Counters zeroed by `zero` cannot be
+   * brought back: its inverse is empty. Not defined for batch (invert its parts).
+   */
+  inverse(req: Request): Request[] {
+    switch (req.op) {
+      case 'addService':
+        return [{ op: 'delService', svc: { ...req.svc } }];
+      case 'editService': {
+        const e = this.find(req.svc);
+        return [{ op: 'editService', svc: e.svc, opts: { ...e.opts } }];
+      }
+      case 'delService':
+        return serviceRequests(entryConfig(this.find(req.svc)));
+      case 'flush': {
+        const out: Request[] = [];
+        for (const e of this.svcs.values()) out.push(...serviceRequests(entryConfig(e)));
+        return out;
+      }
+      case 'addDest':
+        return [{ op: 'delDest', svc: this.find(req.svc).svc, addr: req.dest.addr, port: req.dest.port }];
+      case 'editDest': {
+        const e = this.find(req.svc);
+        const d = e.dests[this.destPos(e, req.addr, req.port)]!;
+        return [
+          {
+            op: 'editDest',
+            svc: e.svc,
+            addr: d.addr,
+            port: d.port,
+            change: { weight: d.weight, uThreshold: d.uThreshold, lThreshold: d.lThreshold },
+          },
+        ];
+      }
+      case 'delDest': {
+        const e = this.find(req.svc);
+        return [{ op: 'addDest', svc: e.svc, dest: { ...e.dests[this.destPos(e, req.addr, req.port)]! } }];
+      }
+      case 'addLaddr':
+        return [{ op: 'delLaddr', svc: this.find(req.svc).svc, addr: req.addr }];
+      case 'delLaddr':
+        return [{ op: 'addLaddr', svc: this.find(req.svc).svc, addr: parseAddr(req.addr, 'local').text }];
+      case 'setTimeouts':
+        return [{ op: 'setTimeouts', timeouts: { ...this.tmo } }];
+      case 'zero':
+        return [];
+      default:
+        throw new LvsError('EINVAL', `no inverse for ${req.op}`);
+    }
+  }
+
+  // ---- services -------------------------------------------------------------------------------
+
+  private lookup(key: ServiceKey): Entry | undefined {
+    const a = parseIp(key.addr);
+    if (!a) return undefined;
+    return this.svcs.get(svcKeyString(key.proto, addrOf(a.family, a.words), key.port));
+  }
+
+  /** As the engine's findSvc: protocol, address, port, then existence. */
+  private find(key: ServiceKey): Entry {
+    protoCheck(key.proto);
+    const a = parseAddr(key.addr, 'virtual');
+    checkPort(key.port, 'virtual');
+    const e = this.svcs.get(svcKeyString(key.proto, a, key.port));
+    if (!e) throw new LvsError('SVC_NOT_FOUND');
+    return e;
+  }
+
+  private checkOptions(family: Family, port: number, o: ServiceOptions, current?: ServiceOpts): void {
+    if (o.sched !== undefined && !getScheduler(o.sched)) {
+      throw new LvsError('SCHED_NOT_FOUND', `Scheduler not found: ${o.sched}`);
+    }
+    checkUint(o.schedFlags, 7, 'scheduler flags');
+    if (
+      o.persistTimeout !== undefined &&
+      (!Number.isFinite(o.persistTimeout) || o.persistTimeout < 0 || o.persistTimeout > MAX_PERSIST_S)
+    ) {
+      throw new LvsError('EINVAL', 'persistence timeout out of range');
+    }
+    if (o.persistPrefix !== undefined)
+      checkUint(o.persistPrefix, family === 4 ? 32 : 128, 'persistence netmask');
+    const persistent = (o.persistTimeout ?? current?.persistTimeout ?? 0) > 0;
+    if (port === 0 && !persistent)
+      throw new LvsError('EINVAL', 'Zero port specified for non-persistent service');
+  }
+
+  private addService(key: ServiceKey, opts: ServiceOptions, undo?: Undo[]): void {
+    protoCheck(key.proto);
+    const a = parseAddr(key.addr, 'virtual');
+    checkPort(key.port, 'virtual');
+    this.checkOptions(a.family, key.port, opts);
+    const k = svcKeyString(key.proto, a, key.port);
+    if (this.svcs.has(k)) throw new LvsError('SVC_EXISTS');
+    if (this.lipRefs.has(a.key))
+      throw new LvsError('EINVAL', `${key.addr} is a local address (LIP) and cannot be a VIP`);
+    const e: Entry = {
+      key: k,
+      svc: { proto: key.proto, addr: a.text, port: key.port },
+      family: a.family,
+      opts: {
+        sched: opts.sched ?? 'wlc',
+        schedFlags: opts.schedFlags ?? 0,
+        persistTimeout: opts.persistTimeout ?? 0,
+        persistPrefix: opts.persistPrefix ?? (a.family === 4 ? 32 : 128),
+        synproxy: opts.synproxy ?? false,
+        toa: opts.toa ?? true,
+      },
+      dests: [],
+      laddrs: [],
+    };
+    this.svcs.set(k, e);
+    inc(this.vipRefs, a.key);
+    undo?.push(() => {
+      this.svcs.delete(k);
+      dec(this.vipRefs, a.key);
+    });
+  }
+
+  private editService(key: ServiceKey, opts: ServiceOptions, undo?: Undo[]): void {
+    const e = this.find(key);
+    this.checkOptions(e.family, e.svc.port, opts, e.opts);
+    const old = e.opts;
+    const next = { ...old };
+    if (opts.sched !== undefined) next.sched = opts.sched;
+    if (opts.schedFlags !== undefined) next.schedFlags = opts.schedFlags;
+    if (opts.persistTimeout !== undefined) next.persistTimeout = opts.persistTimeout;
+    if (opts.persistPrefix !== undefined) next.persistPrefix = opts.persistPrefix;
+    if (opts.synproxy !== undefined) next.synproxy = opts.synproxy;
+    if (opts.toa !== undefined) next.toa = opts.toa;
+    e.opts = next;
+    undo?.push(() => {
+      e.opts = old;
+    });
+  }
+
+  private removeEntry(e: Entry, undo?: Undo[]): void {
+    const pos = undo ? [...this.svcs.keys()].indexOf(e.key) : -1;
+    this.svcs.delete(e.key);
+    const vip = addrKeyOf(e.svc.addr);
+    dec(this.vipRefs, vip);
+    for (const l of e.laddrs) dec(this.lipRefs, addrKeyOf(l));
+    undo?.push(() => {
+      const all = [...this.svcs];
+      all.splice(pos, 0, [e.key, e]);
+      this.svcs = new Map(all);
+      inc(this.vipRefs, vip);
+      for (const l of e.laddrs) inc(this.lipRefs, addrKeyOf(l));
+    });
+  }
+
+  private flush(undo?: Undo[]): void {
+    const old = { svcs: this.svcs, vipRefs: this.vipRefs, lipRefs: this.lipRefs };
+    this.svcs = new Map();
+    this.vipRefs = new Map();
+    this.lipRefs = new Map();
+    undo?.push(() => {
+      this.svcs = old.svcs;
+      this.vipRefs = old.vipRefs;
+      this.lipRefs = old.lipRefs;
+    });
+  }
+
+  // ---- real servers ---------------------------------------------------------------------------
+
+  /** Position of a dest in its service, -1 if absent (checks the address and port as the engine). */
+  private destPos(e: Entry, addr: string, port: number): number {
+    const a = parseAddr(addr, 'real server');
+    checkPort(port, 'real server');
+    const ds = e.dests;
+    for (let i = 0; i < ds.length; i++) if (ds[i]!.port === port && ds[i]!.addr === a.text) return i;
+    return -1;
+  }
+
+  private checkDestValues(c: DestChange, cur?: DestConfig): void {
+    checkUint(c.weight, MAX_WEIGHT, 'weight');
+    checkUint(c.uThreshold, 0x7fffffff, 'upper threshold');
+    checkUint(c.lThreshold, 0x7fffffff, 'lower threshold');
+    const u = c.uThreshold ?? cur?.uThreshold ?? 0;
+    const l = c.lThreshold ?? cur?.lThreshold ?? 0;
+    if (u > 0 && l > u) throw new LvsError('EINVAL', 'lower threshold is above the upper threshold');
+  }
+
+  private addDest(key: ServiceKey, spec: DestSpec, undo?: Undo[]): void {
+    const e = this.find(key);
+    const a = parseAddr(spec.addr, 'real server');
+    checkPort(spec.port, 'real server');
+    if (a.family !== e.family)
+      throw new LvsError(
+        'FAMILY_MISMATCH',
+        'real server and virtual service must be of the same address family',
+      );
+    this.checkDestValues(spec);
+    if (this.destPos(e, spec.addr, spec.port) >= 0) throw new LvsError('DEST_EXISTS');
+    const d: DestConfig = {
+      addr: a.text,
+      port: spec.port,
+      weight: spec.weight ?? 1,
+      uThreshold: spec.uThreshold ?? 0,
+      lThreshold: spec.lThreshold ?? 0,
+    };
+    e.dests.push(d);
+    undo?.push(() => {
+      e.dests.splice(e.dests.lastIndexOf(d), 1);
+    });
+  }
+
+  private editDest(key: ServiceKey, addr: string, port: number, c: DestChange, undo?: Undo[]): void {
+    const e = this.find(key);
+    const pos = this.destPos(e, addr, port);
+    if (pos < 0) throw new LvsError('DEST_NOT_FOUND');
+    const old = e.dests[pos]!;
+    this.checkDestValues(c, old);
+    const d = { ...old };
+    if (c.weight !== undefined) d.weight = c.weight;
+    if (c.uThreshold !== undefined) d.uThreshold = c.uThreshold;
+    if (c.lThreshold !== undefined) d.lThreshold = c.lThreshold;
+    e.dests[pos] = d;
+    undo?.push(() => {
+      e.dests[pos] = old;
+    });
+  }
+
+  private delDest(key: ServiceKey, addr: string, port: number, undo?: Undo[]): void {
+    const e = this.find(key);
+    const pos = this.destPos(e, addr, port);
+    if (pos < 0) throw new LvsError('DEST_NOT_FOUND');
+    const [d] = e.dests.splice(pos, 1);
+    undo?.push(() => {
+      e.dests.splice(pos, 0, d!);
+    });
+  }
+
+  // ---- local addresses ------------------------------------------------------------------------
+
+  private addLaddr(key: ServiceKey, addr: string, undo?: Undo[]): void {
+    const e = this.find(key);
+    const a = parseAddr(addr, 'local');
+    if (a.family !== e.family)
+      throw new LvsError(
+        'FAMILY_MISMATCH',
+        'local address and virtual service must be of the same address family',
+      );
+    if (this.vipRefs.has(a.key))
+      throw new LvsError('EINVAL', `${addr} is a virtual service address and cannot be a local address`);
+    if (e.laddrs.includes(a.text)) throw new LvsError('LADDR_EXISTS');
+    e.laddrs.push(a.text);
+    inc(this.lipRefs, a.key);
+    undo?.push(() => {
+      e.laddrs.splice(e.laddrs.lastIndexOf(a.text), 1);
+      dec(this.lipRefs, a.key);
+    });
+  }
+
+  private delLaddr(key: ServiceKey, addr: string, undo?: Undo[]): void {
+    const e = this.find(key);
+    const a = parseAddr(addr, 'local');
+    const pos = e.laddrs.indexOf(a.text);
+    if (pos < 0) throw new LvsError('LADDR_NOT_FOUND');
+    e.laddrs.splice(pos, 1);
+    dec(this.lipRefs, a.key);
+    undo?.push(() => {
+      e.laddrs.splice(pos, 0, a.text);
+      inc(this.lipRefs, a.key);
+    });
+  }
+
+  // ---- global settings ------------------------------------------------------------------------
+
+  private setTimeouts(t: Partial<Timeouts>, undo?: Undo[]): void {
+    checkUint(t.tcp, 0x7fffffff, 'tcp timeout');
+    checkUint(t.tcpfin, 0x7fffffff, 'tcpfin timeout');
+    checkUint(t.udp, 0x7fffffff, 'udp timeout');
+    const old = this.tmo;
+    const next = { ...old };
+    if (t.tcp) next.tcp = t.tcp;
+    if (t.tcpfin) next.tcpfin = t.tcpfin;
+    if (t.udp) next.udp = t.udp;
+    this.tmo = next;
+    undo?.push(() => {
+      this.tmo = old;
+    });
+  }
+}
+
+function addrOf(family: Family, words: Uint32Array): Addr {
+  const text = formatIp(family, words);
+  return { family, text, key: `${family}/${text}` };
+}

@@ -1,0 +1,151 @@
+// lvsadm daemon: the engine on a TUN device, driven through the control socket.
+// Start-up order matters: refuse if another daemon owns the socket (before touching anything of
+// the host), then host plumbing (cleans up after a crashed run, creates the TUN without IPv6
+// chatter), then the control plane (restores the saved configuration, which brings routes and
+// proxy entries in step), then the packet pump and the clock.
+import { getRandomValues } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { ConfigModel } from '../control/config-model.js';
+import type { Log } from '../control/log.js';
+import { probeSocket } from '../control/server.js';
+import { type ControlPlane, startControlPlane } from '../control/start.js';
+import type { PacketBatch } from '../dataplane/batch.js';
+import { PacketBatch as Batch } from '../dataplane/batch.js';
+import { Engine } from '../dataplane/engine.js';
+import { HostPlumber } from '../host/plumber.js';
+import type { PacketIo } from '../io/pump.js';
+import { Pump } from '../io/pump.js';
+import { TunIo } from '../io/tun-io.js';
+
+export interface DaemonOptions {
+  socketPath: string;
+  stateDir: string;
+  tun: string;
+  /** TUN queues (multi-queue when > 1). */
+  queues: number;
+  connCapacity: number;
+  /** Engine clock tick: expiry and rate estimation (ms). */
+  tickMs: number;
+  /** SYN cookie secret rotation period (ms). */
+  cookieRotateMs: number;
+  version: string;
+  log: Log;
+}
+
+export interface Daemon {
+  readonly engine: Engine;
+  /** Resolves when the daemon has stopped (after stop() or a signal). */
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const log = opts.log;
+  if ((await probeSocket(opts.socketPath)) === 'live') {
+    throw new Error(`another lvsadm daemon is running on ${opts.socketPath}`);
+  }
+  const clock = () => performance.now();
+  const engine = new Engine({ connCapacity: opts.connCapacity }, clock());
+  const plumber = new HostPlumber({ stateDir: opts.stateDir, log: (l) => log.info(l) });
+  let tun: TunIo | null = null;
+  await plumber.start({
+    tun: opts.tun,
+    createTun: () => {
+      tun = TunIo.open({ name: opts.tun, queues: opts.queues });
+    },
+  });
+  const tunIo = tun as unknown as TunIo;
+
+  // Routes and proxy entries follow the configured VIPs and LIPs; changes are applied one at a
+  // time, and only the latest wanted state matters when several queue up.
+  let wanted: { vips: string[]; lips: string[] } | null = null;
+  let syncing: Promise<void> = Promise.resolve();
+  const syncHost = (model: ConfigModel): Promise<void> => {
+    wanted = { vips: model.vips(), lips: model.lips() };
+    syncing = syncing.then(async () => {
+      const w = wanted;
+      if (!w) return;
+      wanted = null;
+      try {
+        await plumber.sync(w);
+      } catch (e) {
+        log.error(`host sync: ${(e as Error).message}`);
+      }
+    });
+    return syncing;
+  };
+
+  let control: ControlPlane;
+  try {
+    control = await startControlPlane({
+      engine,
+      stateDir: opts.stateDir,
+      socketPath: opts.socketPath,
+      log,
+      onChange: syncHost,
+      version: opts.version,
+      tun: opts.tun,
+    });
+  } catch (e) {
+    tunIo.close();
+    await plumber.stop();
+    throw e;
+  }
+
+  // Packets the engine makes itself go out right after the batch that caused them.
+  const flushTxq = (): void => {
+    if (engine.txq.count > 0) {
+      tunIo.writeFrom(engine.txq);
+      engine.txq.clear();
+    }
+  };
+  const io: PacketIo = {
+    readInto: (b: PacketBatch) => tunIo.readInto(b),
+    writeFrom: (b: PacketBatch) => {
+      const n = tunIo.writeFrom(b);
+      flushTxq();
+      return n;
+    },
+    onReadable: (cb) => tunIo.onReadable(cb),
+    close: () => tunIo.close(),
+    get counters() {
+      return tunIo.counters;
+    },
+  };
+  const pump = new Pump(io, { process: (b, now) => engine.process(b, now), now: clock }, new Batch(64), {
+    onError: (err) => log.error(`tun: ${err.message}`),
+  });
+  pump.start();
+  const ticker = setInterval(() => {
+    engine.tick(clock());
+    flushTxq();
+  }, opts.tickMs);
+  const rotator = setInterval(
+    () => engine.rotateCookieSecret(getRandomValues(new Uint32Array(4))),
+    opts.cookieRotateMs,
+  );
+  log.info(
+    `lvsadm daemon ${opts.version}: tun ${opts.tun}, control socket ${opts.socketPath}, state ${opts.stateDir}`,
+  );
+
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => {
+    resolveDone = r;
+  });
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      clearInterval(ticker);
+      clearInterval(rotator);
+      pump.stop();
+      await control.close();
+      await syncing;
+      await plumber.stop();
+      tunIo.close();
+      log.info('lvsadm daemon stopped; routes, proxy entries and sysctls restored');
+      resolveDone();
+    })();
+    return stopping;
+  };
+  return { engine, done, stop };
+}
