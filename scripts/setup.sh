@@ -5,22 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # --- apt packages for tests ------------------------------------------------------------------
-# Add "command:package" pairs here (e.g. "nginx:nginx" "hping3:hping3"); only missing commands
-# are installed, and apt-get update runs only when something is missing.
-APT_TOOLS=()
-
-missing=()
-for pair in "${APT_TOOLS[@]}"; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
-done
-if ((${#missing[@]} > 0)); then
-  if [[ $(id -u) -eq 0 ]]; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
-  else
-    echo "setup: not root, not installing: ${missing[*]} (tests that need them will be skipped)" >&2
-  fi
+# The test tools (curl, nginx, iperf3, wrk, hping3, tcpdump, ...) are installed by
+# install-test-deps.sh: only what is missing, apt-get update only then, and without letting
+# nginx start as a system service.
+if [[ $(id -u) -eq 0 ]]; then
+  ./scripts/install-test-deps.sh </dev/null
+else
+  echo "setup: not root, not installing test tools (end-to-end tests will be skipped)" >&2
 fi
 # --- end of apt packages ---------------------------------------------------------------------
 

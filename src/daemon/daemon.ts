@@ -45,7 +45,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     throw new Error(`another lvsadm daemon is running on ${opts.socketPath}`);
   }
   const clock = () => performance.now();
-  const engine = new Engine({ connCapacity: opts.connCapacity }, clock());
+  // A fresh random seed per start (the default) also spreads LIP port rings (lportRandomStart).
+  const engine = new Engine({ connCapacity: opts.connCapacity, lportRandomStart: true }, clock());
   const plumber = new HostPlumber({ stateDir: opts.stateDir, log: (l) => log.info(l) });
   let tun: TunIo | null = null;
   await plumber.start({

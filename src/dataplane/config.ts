@@ -15,6 +15,11 @@ export interface EngineConfig {
   /** FULLNAT local port range, inclusive. */
   lportMin: number;
   lportMax: number;
+  /**
+   * Start each LIP's port ring at a random port (from `seed`) instead of lportMin, so a restart
+   * does not reuse the tuples the previous run just closed (the daemon turns this on).
+   */
+  lportRandomStart: boolean;
   /** Per-state timeouts in seconds, indexed by S_* (tcp-states.ts); S_UDP is the UDP timeout. */
   timeouts: number[];
   /** Expiry wheel: slots (power of two) and milliseconds per slot. */
@@ -52,6 +57,7 @@ export function defaultConfig(): EngineConfig {
     maxLaddrs: 256,
     lportMin: 1025,
     lportMax: 65535,
+    lportRandomStart: false,
     timeouts: DEFAULT_TIMEOUTS_S.slice(),
     wheelSlots: 4096,
     wheelGranularityMs: 100,

@@ -78,7 +78,7 @@ import { IcmpTranslator } from './icmp-xlate.js';
 import { LaddrPool } from './laddr-pool.js';
 import { IPV4_TTL } from './packet/ipv4.js';
 import { IPV6_HOP_LIMIT } from './packet/ipv6.js';
-import { PacketInfo, parsePacket } from './packet/parse.js';
+import { ipv4HeaderSum, PacketInfo, parsePacket } from './packet/parse.js';
 import { PersistTable } from './persistence.js';
 import { newSchedCtx } from './sched/scheduler.js';
 import {
@@ -167,7 +167,12 @@ export class EngineCore {
     this.now = now;
     this.conns = new ConnTable(cfg.connCapacity, cfg.seed);
     this.wheel = new ExpiryWheel(cfg.connCapacity, cfg.wheelSlots, cfg.wheelGranularityMs, now);
-    this.laddrs = new LaddrPool(cfg.maxLaddrs, cfg.lportMin, cfg.lportMax);
+    this.laddrs = new LaddrPool(
+      cfg.maxLaddrs,
+      cfg.lportMin,
+      cfg.lportMax,
+      cfg.lportRandomStart ? cfg.seed : null,
+    );
     this.persist = new PersistTable(cfg.maxTemplates, now, cfg.seed ^ 0x5bd1e995);
     this.persist.onRelease = (d) => this.releaseTemplateDest(d);
     this.svcStats = new Stats(cfg.maxServices);
@@ -318,20 +323,7 @@ export class EngineCore {
     }
     const ttl = dv.getUint8(off + 8);
     if (ttl <= 1) return -1;
-    // Header checksum (ten words).
-    let hs =
-      dv.getUint16(off) +
-      dv.getUint16(off + 2) +
-      dv.getUint16(off + 4) +
-      dv.getUint16(off + 6) +
-      dv.getUint16(off + 8) +
-      dv.getUint16(off + 10) +
-      dv.getUint16(off + 12) +
-      dv.getUint16(off + 14) +
-      dv.getUint16(off + 16) +
-      dv.getUint16(off + 18);
-    hs = (hs & 0xffff) + (hs >>> 16);
-    if ((hs & 0xffff) + (hs >>> 16) !== 0xffff) return -1;
+    if (ipv4HeaderSum(dv, off, 20) !== 0xffff) return -1;
 
     const src = dv.getUint32(off + 12);
     const dst = dv.getUint32(off + 16);

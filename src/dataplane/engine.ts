@@ -1,8 +1,16 @@
 // The engine's public face: control operations that validate fully before changing anything
 // (so a refused change leaves no trace), and read-outs for listings. The packet path is core.ts.
-import { type Family, formatIp, parseIp, prefixMask } from '../common/addr.js';
+import { type Family, formatIp, prefixMask } from '../common/addr.js';
 import { LvsError } from '../common/errors.js';
 import { defaultConfig, type EngineConfig } from './config.js';
+import {
+  checkDestValues,
+  checkPort,
+  checkServiceOptions,
+  checkUint,
+  parseAddr,
+  protoNum,
+} from './config-checks.js';
 import { CONN_F_IPV6, CONN_F_UDP, CONN_F_USED } from './conn/table.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP, STATE_NAMES } from './conn/tcp-states.js';
 import { EngineCore, LOCAL_VIP } from './core.js';
@@ -10,16 +18,7 @@ import { COUNTER_NAMES } from './counters.js';
 import { FK_PORT, flowKeyPort } from './flow-map.js';
 import { isPrime, MH_TAB_SIZE_MAX } from './sched/mh.js';
 import { getScheduler } from './sched/registry.js';
-import {
-  DEST_F_AVAILABLE,
-  DEST_F_OVERLOAD,
-  Dest,
-  FWD_FULLNAT,
-  PROTO_TCP,
-  PROTO_UDP,
-  type Proto,
-  Service,
-} from './service.js';
+import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, Dest, FWD_FULLNAT, PROTO_TCP, Service } from './service.js';
 import { ST_STRIDE, type StatsCounters, type StatsRates } from './stats.js';
 import type { SynproxyKnobs } from './synproxy.js';
 
@@ -123,32 +122,6 @@ export interface Timeouts {
   udp: number;
 }
 
-const MAX_WEIGHT = 65535;
-const MAX_PERSIST_S = 0x7fffffff / 1000;
-
-function protoNum(p: ProtoName): Proto {
-  if (p === 'tcp') return PROTO_TCP;
-  if (p === 'udp') return PROTO_UDP;
-  throw new LvsError('EINVAL', `unknown protocol ${String(p)}`);
-}
-
-function parseAddr(text: string, what: string) {
-  const a = parseIp(text);
-  if (!a) throw new LvsError('EINVAL', `invalid ${what} address ${JSON.stringify(text)}`);
-  return a;
-}
-
-function checkPort(port: number, what: string): void {
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new LvsError('EINVAL', `invalid ${what} port ${port}`);
-}
-
-function checkUint(v: number | undefined, max: number, what: string): void {
-  if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > max)) {
-    throw new LvsError('EINVAL', `${what} must be an integer from 0 to ${max}`);
-  }
-}
-
 export class Engine extends EngineCore {
   private readonly freeSvc: number[] = [];
   private readonly freeDest: number[] = [];
@@ -186,21 +159,7 @@ export class Engine extends EngineCore {
   }
 
   private checkOptions(family: Family, port: number, o: ServiceOptions, current?: Service): void {
-    if (o.sched !== undefined && !getScheduler(o.sched)) {
-      throw new LvsError('SCHED_NOT_FOUND', `Scheduler not found: ${o.sched}`);
-    }
-    checkUint(o.schedFlags, 7, 'scheduler flags');
-    if (
-      o.persistTimeout !== undefined &&
-      (!Number.isFinite(o.persistTimeout) || o.persistTimeout < 0 || o.persistTimeout > MAX_PERSIST_S)
-    ) {
-      throw new LvsError('EINVAL', 'persistence timeout out of range');
-    }
-    if (o.persistPrefix !== undefined)
-      checkUint(o.persistPrefix, family === 4 ? 32 : 128, 'persistence netmask');
-    const persistent = (o.persistTimeout ?? current?.persistTimeout ?? 0) > 0;
-    if (port === 0 && !persistent)
-      throw new LvsError('EINVAL', 'Zero port specified for non-persistent service');
+    checkServiceOptions(family, port, o, current?.persistTimeout);
     if (o.sched === 'mh' || (o.sched === undefined && current?.sched.name === 'mh')) {
       const n = this.cfg.mhTableSize;
       if (!isPrime(n) || n > MH_TAB_SIZE_MAX)
@@ -324,15 +283,6 @@ export class Engine extends EngineCore {
     );
   }
 
-  private checkDestValues(c: DestChange, cur?: Dest): void {
-    checkUint(c.weight, MAX_WEIGHT, 'weight');
-    checkUint(c.uThreshold, 0x7fffffff, 'upper threshold');
-    checkUint(c.lThreshold, 0x7fffffff, 'lower threshold');
-    const u = c.uThreshold ?? cur?.uThreshold ?? 0;
-    const l = c.lThreshold ?? cur?.lThreshold ?? 0;
-    if (u > 0 && l > u) throw new LvsError('EINVAL', 'lower threshold is above the upper threshold');
-  }
-
   addDest(key: ServiceKey, spec: DestSpec): void {
     const svc = this.findSvc(key);
     const a = parseAddr(spec.addr, 'real server');
@@ -342,7 +292,7 @@ export class Engine extends EngineCore {
         'FAMILY_MISMATCH',
         'real server and virtual service must be of the same address family',
       );
-    this.checkDestValues(spec);
+    checkDestValues(spec);
     if (this.findDest(svc, spec.addr, spec.port)) throw new LvsError('DEST_EXISTS');
     const idx = this.freeDest.pop();
     if (idx === undefined) throw new LvsError('NO_MEMORY', 'too many real servers');
@@ -363,7 +313,7 @@ export class Engine extends EngineCore {
     const svc = this.findSvc(key);
     const d = this.findDest(svc, addr, port);
     if (!d) throw new LvsError('DEST_NOT_FOUND');
-    this.checkDestValues(change, d);
+    checkDestValues(change, d);
     if (change.weight !== undefined) d.weight = change.weight;
     if (change.uThreshold !== undefined) d.uThreshold = change.uThreshold;
     if (change.lThreshold !== undefined) d.lThreshold = change.lThreshold;

@@ -30,8 +30,15 @@ export class LaddrPool {
   private readonly head: Uint32Array;
   private readonly avail: Uint32Array;
   private readonly freeSlots: number[] = [];
+  private readonly startSeed: number | null;
 
-  constructor(max: number, portMin: number, portMax: number) {
+  /**
+   * @param startSeed when not null, each LIP's ring starts at a pseudo-random port derived from
+   *   it instead of the lowest: a restarted daemon (new seed) then does not hand out the (LIP,
+   *   lport) -> RS tuples its predecessor used seconds ago, which the RS still holds in TIME_WAIT.
+   */
+  constructor(max: number, portMin: number, portMax: number, startSeed: number | null = null) {
+    this.startSeed = startSeed;
     if (!(portMin >= 1 && portMax <= 65535 && portMin <= portMax)) {
       throw new RangeError(`bad local port range ${portMin}-${portMax}`);
     }
@@ -67,7 +74,8 @@ export class LaddrPool {
     const n = this.portCount;
     for (let p = 0; p < 2; p++) {
       const r = new Uint16Array(n);
-      for (let i = 0; i < n; i++) r[i] = this.portMin + i;
+      const start = this.startSeed === null ? 0 : mix(this.startSeed, words[0]! ^ words[3]!, la * 2 + p) % n;
+      for (let i = 0; i < n; i++) r[i] = this.portMin + ((start + i) % n);
       this.ring[la * 2 + p] = r;
       this.head[la * 2 + p] = 0;
       this.avail[la * 2 + p] = n;
@@ -115,4 +123,12 @@ export class LaddrPool {
   freePorts(la: number, pi: number): number {
     return this.avail[la * 2 + pi]!;
   }
+}
+
+/** A 32-bit mix of three words (for ring start offsets; not on the packet path). */
+function mix(a: number, b: number, c: number): number {
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ b;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) ^ c;
+  h = Math.imul(h ^ (h >>> 16), 0x27d4eb2f);
+  return (h ^ (h >>> 15)) >>> 0;
 }

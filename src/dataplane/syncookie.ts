@@ -28,11 +28,13 @@ export function halfSipHash(k0: number, k1: number, m: Uint32Array, n: number): 
   let v1 = k1 | 0;
   let v2 = 0x6c796765 ^ k0;
   let v3 = 0x74656462 ^ k1;
-  for (let i = 0; i <= n; i++) {
-    // The last block is the length, as in SipHash.
-    const w = i < n ? m[i]! | 0 : (n * 4) << 24;
-    v3 ^= w;
-    for (let r = 0; r < 2; r++) {
+  // Steps 0..n-1 compress the words, step n the length block (as in SipHash), step n+1 finalises.
+  for (let step = 0; step <= n + 1; step++) {
+    const fin = step === n + 1;
+    const w = step < n ? m[step]! | 0 : (n * 4) << 24;
+    if (fin) v2 ^= 0xff;
+    else v3 ^= w;
+    for (let r = fin ? 4 : 2; r > 0; r--) {
       v0 = (v0 + v1) | 0;
       v1 = rotl(v1, 5) ^ v0;
       v0 = rotl(v0, 16);
@@ -44,20 +46,7 @@ export function halfSipHash(k0: number, k1: number, m: Uint32Array, n: number): 
       v1 = rotl(v1, 13) ^ v2;
       v2 = rotl(v2, 16);
     }
-    v0 ^= w;
-  }
-  v2 ^= 0xff;
-  for (let r = 0; r < 4; r++) {
-    v0 = (v0 + v1) | 0;
-    v1 = rotl(v1, 5) ^ v0;
-    v0 = rotl(v0, 16);
-    v2 = (v2 + v3) | 0;
-    v3 = rotl(v3, 8) ^ v2;
-    v0 = (v0 + v3) | 0;
-    v3 = rotl(v3, 7) ^ v0;
-    v2 = (v2 + v1) | 0;
-    v1 = rotl(v1, 13) ^ v2;
-    v2 = rotl(v2, 16);
+    if (!fin) v0 ^= w;
   }
   return (v1 ^ v3) >>> 0;
 }

@@ -213,21 +213,39 @@ export class Synproxy {
     const ws = (a >>> 16) & 15;
     if (ws !== WSCALE_NONE) opt.wscale(ws);
     opt.pad();
+    return this.emitToRs(dv, off, id, w[o + W_SP_B]!, 0, TH_SYN, opt);
+  }
+
+  /** A segment of connection `id` from its LIP:lport to its RS:rport, written at `off`. */
+  private emitToRs(
+    dv: DataView,
+    off: number,
+    id: number,
+    seq: number,
+    ack: number,
+    flags: number,
+    opt: OptWriter,
+  ): number {
+    const core = this.core;
+    const w = core.conns.w;
+    const o = id * CONN_STRIDE;
     const ld = w[o + W_LDPORT]!;
     const v6 = (w[o + W_FLAGS]! & CONN_F_IPV6) !== 0;
+    const la = w[o + W_LADDR]! * 4;
+    const d = w[o + W_DEST]! * 4;
     return emitTcp(
       dv,
       off,
       v6,
       core.laddrs.addr,
-      w[o + W_LADDR]! * 4,
+      la,
       core.destAddr,
-      w[o + W_DEST]! * 4,
+      d,
       ld >>> 16,
       ld & 0xffff,
-      w[o + W_SP_B]!,
-      0,
-      TH_SYN,
+      seq,
+      ack,
+      flags,
       65535,
       64,
       opt,
@@ -384,24 +402,7 @@ export class Synproxy {
       f |= CONN_F_TOA_SEQ;
     }
     w[o + W_FLAGS] = f;
-    const ld = w[o + W_LDPORT]!;
-    const len = emitTcp(
-      dv,
-      pi.l3,
-      v6,
-      core.laddrs.addr,
-      w[o + W_LADDR]! * 4,
-      core.destAddr,
-      w[o + W_DEST]! * 4,
-      ld >>> 16,
-      ld & 0xffff,
-      (cisn + 1) >>> 0,
-      (rsIsn + 1) >>> 0,
-      TH_ACK,
-      65535,
-      64,
-      opt.pad(),
-    );
+    const len = this.emitToRs(dv, pi.l3, id, (cisn + 1) >>> 0, (rsIsn + 1) >>> 0, TH_ACK, opt.pad());
     core.txOff = pi.l3;
     core.txLen = len;
     core.setState(id, S_ESTABLISHED);

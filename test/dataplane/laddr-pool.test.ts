@@ -204,3 +204,23 @@ describe('LaddrPool', () => {
     assert.equal(new LaddrPool(1, 80, 80).portCount, 1);
   });
 });
+
+describe('LaddrPool random start', () => {
+  test('a seeded ring starts elsewhere than the lowest port, differs per seed, and still holds every port once', () => {
+    const words = new Uint32Array([0xc00002c8, 0, 0, 0]);
+    const firsts = new Set<number>();
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const pool = new LaddrPool(4, 1025, 65535, seed);
+      const la = pool.create(4, words);
+      const seen = new Set<number>();
+      for (let i = 0; i < pool.portCount; i++) seen.add(pool.allocPort(la, 0));
+      assert.equal(seen.size, pool.portCount);
+      assert.equal(Math.min(...seen), 1025);
+      assert.equal(Math.max(...seen), 65535);
+      const again = new LaddrPool(4, 1025, 65535, seed);
+      firsts.add(again.allocPort(again.create(4, words), 0));
+    }
+    assert.ok(firsts.size >= 4, `first ports ${[...firsts]}`);
+    assert.ok(![...firsts].every((p) => p === 1025));
+  });
+});

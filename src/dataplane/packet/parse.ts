@@ -194,7 +194,7 @@ export function parsePacket(dv: DataView, off: number, len: number, pi: PacketIn
 }
 
 /** Folded one's-complement sum of an IPv4 header (0xffff when its checksum is right). */
-function ipv4HeaderSum(dv: DataView, off: number, hl: number): number {
+export function ipv4HeaderSum(dv: DataView, off: number, hl: number): number {
   let s =
     dv.getUint16(off) +
     dv.getUint16(off + 2) +
