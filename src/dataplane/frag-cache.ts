@@ -67,7 +67,7 @@ export class FragCache {
       if (this.ringCount === this.cap) this.evictOldest();
       slot = (this.ringHead + this.ringCount) % this.cap;
       this.ringCount++;
-      this.ringKeys.set(this.map.key, slot * KEY_WORDS);
+      for (let i = 0; i < KEY_WORDS; i++) this.ringKeys[slot * KEY_WORDS + i] = this.map.key[i]!;
       this.map.set(slot);
     }
     this.conn[slot] = conn;
@@ -89,7 +89,7 @@ export class FragCache {
 
   private evictOldest(): void {
     const slot = this.ringHead;
-    this.map.key.set(this.ringKeys.subarray(slot * KEY_WORDS, slot * KEY_WORDS + KEY_WORDS));
+    for (let i = 0; i < KEY_WORDS; i++) this.map.key[i] = this.ringKeys[slot * KEY_WORDS + i]!;
     this.map.delete();
     this.ringHead = (this.ringHead + 1) % this.cap;
     this.ringCount--;

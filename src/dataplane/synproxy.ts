@@ -431,7 +431,9 @@ export class Synproxy {
       const i = q.count;
       const off = q.slotStart(i);
       const len = this.qLen[best]!;
-      q.buf.set(this.qBuf.subarray(best * QUEUE_SLOT, best * QUEUE_SLOT + len), off);
+      const qb = this.qBuf;
+      const base = best * QUEUE_SLOT;
+      for (let k = 0; k < len; k++) q.buf[off + k] = qb[base + k]!;
       if (core.processSlot(q, i, off, len) === VERDICT_TX) q.count++;
     }
   }
