@@ -4,6 +4,8 @@
 
 export const VERDICT_DROP = 0;
 export const VERDICT_TX = 1;
+/** Kept by the engine (a SYNPROXY segment waiting for its RS): not written now, not a drop. */
+export const VERDICT_STOLEN = 2;
 
 export class PacketBatch {
   readonly capacity: number;

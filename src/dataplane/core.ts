@@ -214,6 +214,7 @@ export class EngineCore {
     if (n > 1) this.prefetch(batch);
     const fast = this.cfg.fastPath;
     let tx = 0;
+    let stolen = 0;
     for (let i = 0; i < n; i++) {
       const off = batch.off[i]!;
       const len = batch.len[i]!;
@@ -223,12 +224,13 @@ export class EngineCore {
         if (this.sp.releaseId !== 0) this.sp.release();
       }
       batch.verdict[i] = v;
-      tx += v;
+      tx += v & 1;
+      stolen += v >>> 1;
     }
     const c = this.counters;
     c[C_RX]! += n;
     c[C_TX]! += tx;
-    c[C_DROP]! += n - tx;
+    c[C_DROP]! += n - tx - stolen;
   }
 
   /**

@@ -3,7 +3,7 @@
 // every segment's sequence numbers are shifted by delta = cookie ISN - RS ISN: RS->client seq
 // += delta, client->RS ack (and SACK edges) -= delta. Client data that arrives before the RS has
 // answered waits in a small bounded pool; the RS SYN is retransmitted a bounded number of times.
-import { VERDICT_DROP, VERDICT_TX } from './batch.js';
+import { VERDICT_DROP, VERDICT_STOLEN, VERDICT_TX } from './batch.js';
 import {
   CONN_F_IPV6,
   CONN_F_SP_WAIT,
@@ -39,6 +39,7 @@ import {
   E_SP_RS_TIMEOUT,
   E_SP_SYN,
   E_SP_SYN_RETRANS,
+  E_TOA_OK,
 } from './counters.js';
 import { csumAdjust, negWord, sumWord } from './packet/checksum.js';
 import type { PacketInfo } from './packet/parse.js';
@@ -133,7 +134,10 @@ export class Synproxy {
     const isn = dv.getUint32(l4 + 4);
     this.cookies.setTuple(v6, pi.saddr, pi.daddr, pi.sport, pi.dport);
     const cookie = this.cookies.make(isn, this.minute(), syn.mss === 0 ? 536 : syn.mss, ws, sack, false);
-    const o = this.opts.reset().mss(k.initMss);
+    // Never more than the client's own MSS; init_mss (1452 = 1500 - 40 - TOA 8) is for IPv4, an
+    // IPv6 segment needs 32 bytes more room (20 of header, 12 more of TOA).
+    const cap = v6 ? k.initMss - 32 : k.initMss;
+    const o = this.opts.reset().mss(syn.mss === 0 ? cap : Math.min(syn.mss, cap));
     if (sack) o.sackPerm();
     if (ws !== WSCALE_NONE) o.wscale(k.wscale);
     o.pad();
@@ -286,13 +290,13 @@ export class Synproxy {
   clientWhileWaiting(dv: DataView, pi: PacketInfo, id: number): number {
     const thl = (dv.getUint8(pi.l4 + 12) >>> 4) << 2;
     if ((pi.tcpFlags & (TH_SYN | TH_RST)) === 0 && pi.end - pi.l4 > thl) {
-      this.enqueue(dv, pi.l3, pi.end - pi.l3, id);
-      return VERDICT_DROP;
+      // Kept (or refused and counted by enqueue): not written now either way.
+      return this.enqueue(dv, pi.l3, pi.end - pi.l3, id) ? VERDICT_STOLEN : VERDICT_DROP;
     }
     return this.core.drop(D_SP_WAIT);
   }
 
-  private enqueue(dv: DataView, off: number, len: number, id: number): void {
+  private enqueue(dv: DataView, off: number, len: number, id: number): boolean {
     const core = this.core;
     const w = core.conns.w;
     const o = id * CONN_STRIDE;
@@ -300,7 +304,7 @@ export class Synproxy {
     const n = (fw >>> (CNT_SHIFT + 4)) & 15;
     if (n >= this.knobs.maxSavedAcks || len > QUEUE_SLOT || this.qUsed === this.qLen.length) {
       core.counters[D_SP_QUEUE_FULL]! += 1;
-      return;
+      return false;
     }
     let s = 0;
     while (this.qOwner[s] !== 0) s++;
@@ -312,6 +316,7 @@ export class Synproxy {
     this.qUsed++;
     w[o + W_FLAGS] = (fw & ~(15 << (CNT_SHIFT + 4))) | ((n + 1) << (CNT_SHIFT + 4));
     core.counters[E_SP_QUEUED]! += 1;
+    return true;
   }
 
   /** Frees the queued segments of a connection that ends while waiting. */
@@ -400,6 +405,7 @@ export class Synproxy {
       }
       w[o + W_TOA_SEQ] = (rsIsn + 1) >>> 0;
       f |= CONN_F_TOA_SEQ;
+      core.counters[E_TOA_OK]! += 1;
     }
     w[o + W_FLAGS] = f;
     const len = this.emitToRs(dv, pi.l3, id, (cisn + 1) >>> 0, (rsIsn + 1) >>> 0, TH_ACK, opt.pad());

@@ -186,6 +186,7 @@ describe('SYNPROXY', () => {
     }
     assert.equal(counter(e, 'synproxy_data_queued'), 3);
     assert.equal(counter(e, 'synproxy_queue_full'), 1, 'max_saved_acks = 3');
+    assert.equal(counter(e, 'drop_pkts'), 1, 'kept segments are not drops; the refused one is');
     const { main, extra } = sendAll(e, tcp4(RS1, 80, LIP, 1025, 'SA', { seq: RS_ISN, ack: ISN + 1 }));
     assert.equal(main.d.tcp!.flags, 'A');
     assert.deepEqual(
@@ -345,7 +346,13 @@ describe('SYNPROXY', () => {
       syn.d.tcp!.options!.filter((o) => o.kind !== 'nop'),
       [{ kind: 'mss', value: 1440 }],
     );
+    assert.deepEqual(
+      sa.d.tcp!.options!.filter((o) => o.kind !== 'nop'),
+      [{ kind: 'mss', value: 1420 }],
+      'init_mss - 32 for IPv6',
+    );
     const ack = send(e, tcp6(RS6, 80, LIP6, 1025, 'SA', { seq: RS_ISN, ack: ISN + 1 }));
+    assert.equal(counter(e, 'fullnat_add_toa_ok'), 1, 'the ACK the LB builds counts');
     assert.deepEqual(
       ack.d.tcp!.options!.filter((o) => o.kind !== 'nop'),
       [{ kind: 'toa', port: 40000, addr: CIP6 }],
@@ -366,6 +373,12 @@ describe('SYNPROXY', () => {
     assert.deepEqual(
       r.d.tcp!.options!.filter((o) => o.kind !== 'nop'),
       [{ kind: 'mss', value: 1400 }],
+    );
+    const small = send(e, tcp4(CIP, 2, VIP, 80, 'S', { options: [{ kind: 'mss', value: 1200 }] }));
+    assert.deepEqual(
+      small.d.tcp!.options!.filter((o) => o.kind !== 'nop'),
+      [{ kind: 'mss', value: 1200 }],
+      'never above the client MSS',
     );
   });
 });
