@@ -1,6 +1,7 @@
 // `lvsadm completion bash`: a bash completion script generated from the tables in spec.ts. The first
 // word completes to a command (short or long) or a subcommand; later words complete to the options
-// the command accepts (per the command table) and to argument values (schedulers, flags, switches).
+// the command accepts (per the command table), its operands (--sysctl's names) and to argument
+// values (schedulers, flags, switches).
 import { PROGRAM } from './cli-error.js';
 import {
   COMMANDS,
@@ -98,7 +99,7 @@ ${fn}() {
   // Options per command.
   out += '  case "$cmd" in\n';
   for (const c of COMMANDS) {
-    out += `    ${commandWords(c).join('|')}) opts="${quote(optionWords(c))}" ;;\n`;
+    out += `    ${commandWords(c).join('|')}) opts="${quote([...optionWords(c), ...(c.operandWords ?? [])])}" ;;\n`;
   }
   out += '    *) opts="" ;;\n  esac\n';
   out += '  COMPREPLY=( $(compgen -W "$opts" -- "$cur") )\n  return 0\n}\n';

@@ -10,6 +10,11 @@
 // - -S: always numeric (so -R never depends on name files), the forwarding flag is -b (FULLNAT, what
 //   -R reads back), -x/-y are kept when set, -j enable / --toa off only when they differ from the
 //   defaults, and each service's local addresses follow as -P lines after all services (Alibaba).
+// - -S: non-default sysctls follow everything else as `--sysctl name=value` lines (one per sysctl,
+//   in the table's order), so ipvsadm-restore can still read the lines before them; -R reads them.
+// - --sysctl: `name = value` lines as `sysctl -a` prints them.
+// - -L --ext-stats: the engine counters as /proc/net/ip_vs_ext_stats names them, in groups (see
+//   formatExtStats).
 // - Sorting: as ipvsadm, -L sorts services (family, protocol, address, port) and real servers
 //   (address, port) unless --nosort, and -S always sorts; -G and -c keep the daemon's order (as
 //   Alibaba's -G and the kernel's connection listing do).
@@ -22,6 +27,7 @@ import type {
   ServiceKey,
   Timeouts,
 } from '../control/protocol.js';
+import { defaultSysctls, SYSCTL_NAMES, type SysctlValues } from '../control/sysctl.js';
 import { FWD_FULLNAT, FWD_LOCAL, FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from '../dataplane/service.js';
 import { type Names, NO_NAMES } from './names.js';
 import { DEFAULT_FORMAT, type FormatOptions, type View } from './parse.js';
@@ -312,6 +318,14 @@ export function formatSave(dump: Results['dump']): string {
     const svc = `${PROTO_FLAG[sc.svc.proto]} ${addrPort(sc.svc.addr, sc.svc.port, sc.svc.proto, true, NO_NAMES)}`;
     for (const la of sc.laddrs) out += `-P ${svc} -z ${la}\n`;
   }
+  // Last, and only when not the default: a file with none stays ipvsadm-restore's to read. (A
+  // daemon older than the sysctls sends none.)
+  const defaults = defaultSysctls();
+  const sysctl: Partial<SysctlValues> = dump.sysctl ?? {};
+  for (const name of SYSCTL_NAMES) {
+    const v = sysctl[name];
+    if (v !== undefined && v !== defaults[name]) out += `--sysctl ${name}=${v}\n`;
+  }
   return out;
 }
 
@@ -339,6 +353,54 @@ function saveService(sc: ServiceConfig): string {
   return out;
 }
 
+// ---- --sysctl ------------------------------------------------------------------------------------
+
+/** --sysctl: `name = value`, one a line, in the order the daemon answered (sysctl -a's layout). */
+export function formatSysctl(values: Readonly<Record<string, number>>): string {
+  let out = '';
+  for (const [name, v] of Object.entries(values)) out += `${name} = ${v}\n`;
+  return out;
+}
+
+// ---- -L --ext-stats -----------------------------------------------------------------------------
+
+/** Groups of --ext-stats, in print order; a counter goes to the first group whose test it passes. */
+const EXT_GROUPS: readonly { title: string; has: (name: string) => boolean }[] = [
+  { title: 'SYNPROXY', has: (n) => n.startsWith('synproxy_') },
+  { title: 'TOA', has: (n) => n.includes('_toa_') },
+  { title: 'ICMP', has: (n) => n.startsWith('icmp_') || n.startsWith('drop_icmp_') },
+  { title: 'Connections', has: (n) => n.startsWith('conn_') || n.startsWith('persist_') },
+  {
+    title: 'Packets',
+    has: (n) => n === 'rx_pkts' || n === 'tx_pkts' || n === 'drop_pkts' || n.startsWith('frag_'),
+  },
+  { title: 'Drops', has: (n) => n.startsWith('drop_') },
+];
+const EXT_ORDER = ['Packets', 'Drops', 'Connections', 'ICMP', 'TOA', 'SYNPROXY', 'Other'];
+/** Width of the name column; the value follows right-aligned in EXT_VALUE_WIDTH. */
+export const EXT_NAME_WIDTH = 32;
+export const EXT_VALUE_WIDTH = 20;
+
+/**
+ * -L --ext-stats: every engine counter the daemon sent, one a line, under group titles in the order
+ * Packets (totals), Drops (by reason), Connections, ICMP, TOA, SYNPROXY, then Other (counters this
+ * CLI does not know how to group), a blank line between groups and empty groups left out. A
+ * counter line is two blanks, the name left-aligned in 32 columns, a blank, the exact value
+ * right-aligned in 20 (`"  %-32s %20llu"`): `awk '$1 == "conn_new" {print $2}'` reads one.
+ * Within a group the daemon's order is kept (the engine's COUNTER_NAMES order).
+ */
+export function formatExtStats(counters: Readonly<Record<string, number>>): string {
+  const groups = new Map<string, string[]>(EXT_ORDER.map((t) => [t, []]));
+  for (const [name, v] of Object.entries(counters)) {
+    const title = EXT_GROUPS.find((g) => g.has(name))?.title ?? 'Other';
+    const value = Number.isFinite(v) ? String(BigInt(Math.max(0, Math.floor(v)))) : String(v);
+    groups.get(title)!.push(`  ${left(name, EXT_NAME_WIDTH)} ${right(value, EXT_VALUE_WIDTH)}\n`);
+  }
+  const parts: string[] = [];
+  for (const [title, lines] of groups) if (lines.length > 0) parts.push(`${title}\n${lines.join('')}`);
+  return parts.join('\n');
+}
+
 // ---- dispatch ------------------------------------------------------------------------------------
 
 /** Text for a daemon result according to the parsed view. */
@@ -356,6 +418,10 @@ export function formatResult(view: View, result: unknown, fmt: FormatOptions, na
       return formatSave(result as Results['dump']);
     case 'laddrs':
       return formatLaddrs((result as Results['list']).services);
+    case 'sysctl':
+      return formatSysctl(result as Results['getSysctl']);
+    case 'ext-stats':
+      return formatExtStats(result as Results['counters']);
     case 'none':
       return '';
   }

@@ -1,7 +1,8 @@
 // `lvsadm man`: the manual page in roff (man(7) macros), generated from the tables in spec.ts.
 // View it with `lvsadm man | man -l -`.
+import { defaultSysctls, SYSCTLS } from '../control/sysctl.js';
 import { PROGRAM } from './cli-error.js';
-import { CONN_TAB_SIZE, IPVS_VERSION } from './format.js';
+import { CONN_TAB_SIZE, EXT_NAME_WIDTH, EXT_VALUE_WIDTH, IPVS_VERSION } from './format.js';
 import { optionArgText } from './help.js';
 import { COMMANDS, DEFAULT_SOCKET, OPTIONS, SOCKET_ENV, SUBCOMMANDS } from './spec.js';
 
@@ -52,7 +53,9 @@ export function manPage(version: string, date = new Date().toISOString().slice(0
   for (const c of COMMANDS) {
     p('.TP');
     const forms = [...c.short.map((s) => bold(`-${s}`)), bold(`--${c.long}`)].join(', ');
-    p(c.id === 'set' ? `${bold('--set')} ${italic('tcp')} ${italic('tcpfin')} ${italic('udp')}` : forms);
+    if (c.id === 'set') p(`${bold('--set')} ${italic('tcp')} ${italic('tcpfin')} ${italic('udp')}`);
+    else if (c.id === 'sysctl') p(`${bold('--sysctl')} [${italic('name')}[=${italic('value')}] ...]`);
+    else p(forms);
     let text = roffEscape(c.help);
     const opts = Object.entries(c.options);
     if (opts.length > 0) {
@@ -73,6 +76,37 @@ export function manPage(version: string, date = new Date().toISOString().slice(0
     p(arg ? `${forms} ${italic(arg)}` : forms);
     p(`${roffEscape(o.help)}.`);
   }
+  p('.SH SYSCTLS');
+  p(
+    `The SYNPROXY settings, under the names of Alibaba LVS's sysctls (${bold('net.ipv4.vs.')}${italic('name')}: ` +
+      `the prefix is accepted and dropped). ${bold('--sysctl')} alone prints every one as ` +
+      `${italic('name')} = ${italic('value')} lines, as ${bold('sysctl -a')} does; with names it prints those; ` +
+      `with ${italic('name')}=${italic('value')} words it sets them all in one change, applied entirely or not ` +
+      'at all. Booleans are 0 or 1. The values are kept in the state directory, so they survive a restart; ' +
+      `${bold('-S')} prints those that differ from the defaults as ${bold('--sysctl')} lines after the rules, ` +
+      `which ${bold('-R')} reads back; ${bold('-C')} leaves them as they are.`,
+  );
+  const defaults = defaultSysctls();
+  for (const s of SYSCTLS) {
+    p('.TP');
+    p(bold(s.name));
+    const range = s.kind === 'bool' ? '0 or 1' : `${s.min} to ${s.max}`;
+    const def = defaults[s.name as keyof typeof defaults];
+    p(`${roffEscape(`${s.help}. Values ${range}; default ${def}`)}.`);
+  }
+  p('.SH "EXTENDED STATISTICS"');
+  p(
+    `${bold('-L --ext-stats')} ` +
+      roffEscape(
+        "prints the counters of the daemon's engine (what Alibaba LVS shows in /proc/net/ip_vs_ext_stats), " +
+          'always as exact numbers, under the group titles Packets (totals), Drops (by reason), Connections, ' +
+          'ICMP, TOA, SYNPROXY and Other, with a blank line between groups. Each counter line is two blanks, ' +
+          `the name left-aligned in ${EXT_NAME_WIDTH} columns, a blank and the value right-aligned in ` +
+          `${EXT_VALUE_WIDTH}, so the name is the first field and the value the second. TOA counters keep ` +
+          "Alibaba's names (fullnat_add_toa_ok, fullnat_add_toa_fail_len, fullnat_add_toa_head_full); " +
+          'SYNPROXY ones start with synproxy_.',
+      ),
+  );
   p('.SH SUBCOMMANDS');
   for (const s of SUBCOMMANDS) {
     p('.TP');
@@ -105,6 +139,8 @@ export function manPage(version: string, date = new Date().toISOString().slice(0
     '-P -t 203.0.113.10:80 -z 192.0.2.200',
     '-L -n --stats',
     '-S -n > rules; lvsadm -R < rules',
+    '--sysctl synproxy_init_mss=1400 synproxy_sack=0',
+    '-L --ext-stats',
   ]) {
     p(`${PROGRAM} ${roffEscape(ex)}`);
   }

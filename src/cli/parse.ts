@@ -5,7 +5,8 @@
 // cluster (-Ln, -lnc, -w3, -p60); an optional argument (-p) is taken from the same word or from the
 // next word when that does not start with '-'; long options take `--opt value` or `--opt=value`.
 import { type Family, formatIp, parseIp, parseIpv4, parseIpv6 } from '../common/addr.js';
-import type { Request, ServiceKey, ServiceOptions } from '../control/protocol.js';
+import type { Request, ServiceKey, ServiceOptions, SysctlName, SysctlValues } from '../control/protocol.js';
+import { type SysctlSpec, sysctlSpec } from '../control/sysctl.js';
 import { SCHED_F_1, SCHED_F_2, SCHED_F_3, SCHED_F_FALLBACK, SCHED_F_PORT } from '../dataplane/service.js';
 import { CliError, PROGRAM, TRY_HELP } from './cli-error.js';
 import { type Names, NO_NAMES } from './names.js';
@@ -55,7 +56,16 @@ export const DEFAULT_FORMAT: Readonly<FormatOptions> = Object.freeze({
 });
 
 /** Which printer the response goes to. */
-export type View = 'none' | 'list' | 'service' | 'conns' | 'timeout' | 'save' | 'laddrs';
+export type View =
+  | 'none'
+  | 'list'
+  | 'service'
+  | 'conns'
+  | 'timeout'
+  | 'save'
+  | 'laddrs'
+  | 'sysctl'
+  | 'ext-stats';
 
 export type ParseResult =
   | { kind: 'request'; request: Request; view: View; format: FormatOptions; socket?: string }
@@ -192,6 +202,44 @@ export function parseSchedFlags(text: string, sched: string): number {
     }
   }
   return flags;
+}
+
+/** Prefix of the names in Alibaba's sysctl.conf (`net.ipv4.vs.synproxy_sack`); accepted and dropped. */
+const SYSCTL_PREFIX = 'net.ipv4.vs.';
+
+function sysctlByName(name: string): SysctlSpec & { name: SysctlName } {
+  const short = name.startsWith(SYSCTL_PREFIX) ? name.slice(SYSCTL_PREFIX.length) : name;
+  const spec = sysctlSpec(short);
+  if (!spec) throw new CliError(`unknown sysctl \`${name}' (${PROGRAM} --sysctl lists them)`);
+  return spec as SysctlSpec & { name: SysctlName };
+}
+
+/**
+ * --sysctl operands: none (show all), names (show those), or name=value words (set them, all in one
+ * request). Names and value syntax and ranges are checked here; the daemon checks again and may
+ * refuse a value it cannot honour (synproxy_timestamp=1).
+ */
+export function parseSysctlOperands(words: readonly string[]): Request {
+  if (words.length === 0) return { op: 'getSysctl' };
+  const setting = words.filter((w) => w.includes('=')).length;
+  if (setting === 0) return { op: 'getSysctl', names: words.map((w) => sysctlByName(w).name) };
+  if (setting !== words.length) {
+    throw new CliError('--sysctl either shows (name ...) or sets (name=value ...), not both at once');
+  }
+  const values: Partial<SysctlValues> = {};
+  for (const w of words) {
+    const eq = w.indexOf('=');
+    const spec = sysctlByName(w.slice(0, eq));
+    const text = w.slice(eq + 1);
+    if (values[spec.name] !== undefined) throw new CliError(`multiple '${spec.name}' values specified`);
+    const n = parseNumber(text, spec.min, spec.max);
+    if (n === undefined) {
+      const range = spec.kind === 'bool' ? '0 or 1' : `an integer from ${spec.min} to ${spec.max}`;
+      throw new CliError(`invalid value \`${text}' for ${spec.name}: must be ${range}`);
+    }
+    values[spec.name] = n;
+  }
+  return { op: 'setSysctl', values };
 }
 
 function parseTimeout(text: string, min: number): number {
@@ -345,11 +393,13 @@ export function parseCommand(argv: readonly string[], names: Names = NO_NAMES): 
   }
   const command: CommandSpec = cmd;
 
-  // Positional arguments: only --set has them.
+  // Positional arguments: --set has three timeouts, --sysctl any number of name[=value].
   const want = command.positional ?? 0;
-  if (want > 0 && positional.length < want) throw new CliError('--set option requires 3 timeout values');
-  if (positional.length > want) throw new CliError(`unexpected argument ${positional[want]}`);
-  const timeouts = positional.map((p) => parseTimeout(p, 0));
+  if (want !== 'any') {
+    if (want > 0 && positional.length < want) throw new CliError('--set option requires 3 timeout values');
+    if (positional.length > want) throw new CliError(`unexpected argument ${positional[want]}`);
+  }
+  const timeouts = command.id === 'set' ? positional.map((p) => parseTimeout(p, 0)) : [];
 
   // Values that depend on other options.
   const svcOpt = seen.get('service-address');
@@ -376,7 +426,17 @@ export function parseCommand(argv: readonly string[], names: Names = NO_NAMES): 
   checkTable(command, seen);
   return {
     cmd: command,
-    result: build(command, seen, { svcAddr, proto, persistPrefix, schedFlags, rs, laddr, timeouts, socket }),
+    result: build(command, seen, {
+      svcAddr,
+      proto,
+      persistPrefix,
+      schedFlags,
+      rs,
+      laddr,
+      timeouts,
+      operands: positional,
+      socket,
+    }),
   };
 }
 
@@ -454,6 +514,8 @@ interface Derived {
   rs: HostPort | undefined;
   laddr: { family: Family; addr: string } | undefined;
   timeouts: number[];
+  /** Positional arguments as given (--sysctl's). */
+  operands: readonly string[];
   socket: string | undefined;
 }
 
@@ -561,6 +623,7 @@ function build(cmd: CommandSpec, seen: Map<OptionGroup, Seen>, d: Derived): Pars
       if (has('connection')) return req({ op: 'listConns' }, 'conns');
       if (has('timeout')) return req({ op: 'getTimeouts' }, 'timeout');
       if (has('daemon')) return { kind: 'print', text: '' };
+      if (has('ext-stats')) return req({ op: 'counters' }, 'ext-stats');
       if (svc) return req({ op: 'list', svc }, 'service');
       return req({ op: 'list' }, 'list');
     case 'save':
@@ -570,6 +633,10 @@ function build(cmd: CommandSpec, seen: Map<OptionGroup, Seen>, d: Derived): Pars
     case 'set': {
       const [tcp, tcpfin, udp] = d.timeouts as [number, number, number];
       return req({ op: 'setTimeouts', timeouts: { tcp, tcpfin, udp } });
+    }
+    case 'sysctl': {
+      const r = parseSysctlOperands(d.operands);
+      return req(r, r.op === 'getSysctl' ? 'sysctl' : 'none');
     }
     case 'restore':
       return { kind: 'restore', ...(d.socket !== undefined ? { socket: d.socket } : {}) };

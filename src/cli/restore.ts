@@ -20,6 +20,7 @@ const RESTORABLE = new Set<Request['op']>([
   'delLaddr',
   'zero',
   'setTimeouts',
+  'setSysctl',
 ]);
 
 /** Splits one line into words, dropping a comment. */

@@ -2,6 +2,7 @@
 // per command which option groups are compulsory, optional, exclusive or illegal (ipvsadm's
 // commands_v_options). The parser, --help, the bash completion and the man page are all built from
 // these two tables; nothing else lists options.
+import { SYSCTL_NAMES } from '../control/sysctl.js';
 import { SCHEDULER_NAMES } from '../dataplane/sched/registry.js';
 
 export type ArgKind = 'none' | 'required' | 'optional';
@@ -35,6 +36,7 @@ export const OPTION_GROUPS = [
   'local-address',
   'synproxy',
   'toa',
+  'ext-stats',
   'sort',
   'socket',
 ] as const;
@@ -72,6 +74,7 @@ export type CommandId =
   | 'delete-server'
   | 'edit-server'
   | 'set'
+  | 'sysctl'
   | 'restore'
   | 'save'
   | 'zero'
@@ -90,8 +93,10 @@ export interface CommandSpec {
   /** Synopsis after the program name. */
   readonly usage: string;
   readonly options: Partial<Record<OptionGroup, Usage>>;
-  /** Number of positional arguments (only --set has any). */
-  readonly positional?: number;
+  /** Positional arguments: exactly this many (--set), or 'any' number (--sysctl). */
+  readonly positional?: number | 'any';
+  /** Words the shell completion offers for the positional arguments. */
+  readonly operandWords?: readonly string[];
   /** Pairs of group sets that may not be combined ("options conflicts in the list command"). */
   readonly conflicts?: readonly (readonly [readonly OptionGroup[], readonly OptionGroup[]])[];
 }
@@ -316,6 +321,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'output of sync daemon information (lvsadm has none: prints nothing)',
   },
   { id: 'stats', group: 'stats', long: 'stats', arg: 'none', help: 'output of statistics information' },
+  {
+    id: 'ext-stats',
+    group: 'ext-stats',
+    long: 'ext-stats',
+    arg: 'none',
+    help: 'output of the engine counters (packets, drops by reason, connections, ICMP, TOA, SYNPROXY), always exact',
+  },
   { id: 'rate', group: 'rate', long: 'rate', arg: 'none', help: 'output of rate information' },
   {
     id: 'thresholds',
@@ -485,13 +497,14 @@ export const COMMANDS: readonly CommandSpec[] = [
       nosort: ' ',
       exact: ' ',
       sort: ' ',
+      'ext-stats': '1',
     },
     conflicts: [
       [
-        ['connection', 'timeout', 'daemon'],
+        ['connection', 'timeout', 'daemon', 'ext-stats'],
         ['stats', 'rate', 'thresholds'],
       ],
-      [['timeout', 'daemon'], ['persistent-conn']],
+      [['timeout', 'daemon', 'ext-stats'], ['persistent-conn']],
     ],
   },
   {
@@ -510,6 +523,16 @@ export const COMMANDS: readonly CommandSpec[] = [
     usage: '--set tcp tcpfin udp',
     options: {},
     positional: 3,
+  },
+  {
+    id: 'sysctl',
+    short: [],
+    long: 'sysctl',
+    help: 'show the SYNPROXY sysctls (all, or those named), or set name=value ones (all or none)',
+    usage: '--sysctl [name[=value] ...]',
+    options: {},
+    positional: 'any',
+    operandWords: SYSCTL_NAMES,
   },
   {
     id: 'add-laddr',

@@ -1,10 +1,11 @@
 // The configuration as the operator sees it: services with their options, real servers, local
-// addresses and timeouts. It is what `-S` prints, what the state file stores and what the host
-// plumbing follows (the set of VIPs and LIPs). It applies each change request with the same checks,
-// in the same order, with the same codes and messages as the Engine (src/dataplane/engine.ts), so a
-// batch can be checked here before anything touches the engine. Resource limits (table sizes) and
-// addresses still draining connections are the engine's alone: the control service handles those
-// refusals by rolling back.
+// addresses, timeouts and the SYNPROXY sysctls. It is what `-S` prints, what the state file stores
+// and what the host plumbing follows (the set of VIPs and LIPs). It applies each change request with
+// the same checks, in the same order, with the same codes and messages as the Engine
+// (src/dataplane/engine.ts), so a batch can be checked here before anything touches the engine (for
+// sysctls: the same verdicts and codes as Engine.setSynproxyKnobs, with messages naming the sysctl
+// rather than the engine's knob). Resource limits (table sizes) and addresses still draining
+// connections are the engine's alone: the control service handles those refusals by rolling back.
 //
 // Changes validate fully before they mutate, so a refused change leaves the model as it was. Each
 // change can also record closures undoing it exactly (order of services, dests and LIPs
@@ -23,11 +24,15 @@ import type {
   ServiceOptions,
   Timeouts,
 } from './protocol.js';
+import { checkSysctls, defaultSysctls, isSysctlName, type SysctlValues } from './sysctl.js';
 
 /** The whole configuration as plain data (the `dump` result and the state file's content). */
 export interface Config {
   services: ServiceConfig[];
   timeouts: Timeouts;
+  /** Every SYNPROXY sysctl (state files written before they existed have none: the store fills in
+   *  the defaults). */
+  sysctl: SysctlValues;
 }
 
 export type ServiceOpts = ServiceConfig['opts'];
@@ -140,9 +145,15 @@ function entryConfig(e: Entry): ServiceConfig {
   };
 }
 
-/** The requests that rebuild `config` from an empty one, in order (timeouts first). */
+/**
+ * The requests that rebuild `config` from an empty one, in order (timeouts and every sysctl first,
+ * so the result does not depend on the sysctls the target had; a missing one is its default).
+ */
 export function configToRequests(config: Config): Request[] {
-  const out: Request[] = [{ op: 'setTimeouts', timeouts: { ...config.timeouts } }];
+  const out: Request[] = [
+    { op: 'setTimeouts', timeouts: { ...config.timeouts } },
+    { op: 'setSysctl', values: { ...defaultSysctls(), ...config.sysctl } },
+  ];
   for (const s of config.services) out.push(...serviceRequests(s));
   return out;
 }
@@ -155,7 +166,11 @@ function serviceRequests(s: ServiceConfig): Request[] {
 }
 
 /** The configuration an engine holds, read back from its listing (services in its order). */
-export function configFromServiceInfos(services: readonly ServiceInfo[], timeouts: Timeouts): Config {
+export function configFromServiceInfos(
+  services: readonly ServiceInfo[],
+  timeouts: Timeouts,
+  sysctl: SysctlValues,
+): Config {
   return {
     services: services.map((s) => ({
       svc: { proto: s.proto, addr: s.addr, port: s.port },
@@ -177,6 +192,7 @@ export function configFromServiceInfos(services: readonly ServiceInfo[], timeout
       laddrs: s.laddrs.map((l) => l.addr),
     })),
     timeouts: { ...timeouts },
+    sysctl: { ...sysctl },
   };
 }
 
@@ -187,9 +203,11 @@ export class ConfigModel {
   /** LIP address key -> services listing it. */
   private lipRefs = new Map<string, number>();
   private tmo: Timeouts;
+  private sys: SysctlValues;
 
-  constructor(timeouts: Timeouts = DEFAULT_TIMEOUTS) {
+  constructor(timeouts: Timeouts = DEFAULT_TIMEOUTS, sysctl: SysctlValues = defaultSysctls()) {
     this.tmo = { ...timeouts };
+    this.sys = { ...sysctl };
   }
 
   /** A model holding `config`, every part checked as if it were requested (throws LvsError). */
@@ -201,7 +219,7 @@ export class ConfigModel {
 
   /** An independent deep copy. */
   clone(): ConfigModel {
-    const m = new ConfigModel(this.tmo);
+    const m = new ConfigModel(this.tmo, this.sys);
     for (const [k, e] of this.svcs) m.svcs.set(k, copyEntry(e));
     m.vipRefs = new Map(this.vipRefs);
     m.lipRefs = new Map(this.lipRefs);
@@ -212,13 +230,18 @@ export class ConfigModel {
     return { ...this.tmo };
   }
 
+  /** Every SYNPROXY sysctl's value. */
+  get sysctl(): SysctlValues {
+    return { ...this.sys };
+  }
+
   get serviceCount(): number {
     return this.svcs.size;
   }
 
   /** Plain deep copy of the configuration, services in the order they were added. */
   toConfig(): Config {
-    return { services: this.services(), timeouts: { ...this.tmo } };
+    return { services: this.services(), timeouts: { ...this.tmo }, sysctl: { ...this.sys } };
   }
 
   services(): ServiceConfig[] {
@@ -284,6 +307,9 @@ export class ConfigModel {
         return;
       case 'setTimeouts':
         this.setTimeouts(req.timeouts ?? {}, undo);
+        return;
+      case 'setSysctl':
+        this.setSysctl(req.values ?? {}, undo);
         return;
       case 'batch':
         this.batch(req.requests, undo);
@@ -354,6 +380,11 @@ export class ConfigModel {
         return [{ op: 'addLaddr', svc: this.find(req.svc).svc, addr: parseAddr(req.addr, 'local').text }];
       case 'setTimeouts':
         return [{ op: 'setTimeouts', timeouts: { ...this.tmo } }];
+      case 'setSysctl': {
+        const old: Partial<SysctlValues> = {};
+        for (const k of Object.keys(req.values ?? {})) if (isSysctlName(k)) old[k] = this.sys[k];
+        return [{ op: 'setSysctl', values: old }];
+      }
       case 'zero':
         return [];
       default:
@@ -591,6 +622,16 @@ export class ConfigModel {
     this.tmo = next;
     undo?.push(() => {
       this.tmo = old;
+    });
+  }
+
+  /** All the values are checked before any is taken (sysctl.ts has the names and ranges). */
+  private setSysctl(values: Partial<SysctlValues>, undo?: Undo[]): void {
+    checkSysctls(values);
+    const old = this.sys;
+    this.sys = { ...old, ...values };
+    undo?.push(() => {
+      this.sys = old;
     });
   }
 }

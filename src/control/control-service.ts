@@ -23,6 +23,7 @@ import {
 import { type Log, silentLog } from './log.js';
 import type { Request, Results, StatusInfo } from './protocol.js';
 import type { StateStore } from './state-store.js';
+import { knobsToSysctls, SYSCTL_NAMES, sysctlsToKnobs } from './sysctl.js';
 
 /** What the control service needs of the engine (an Engine; tests may wrap one). */
 export type ControlEngine = Pick<
@@ -39,6 +40,8 @@ export type ControlEngine = Pick<
   | 'zero'
   | 'setTimeoutsTriple'
   | 'getTimeouts'
+  | 'setSynproxyKnobs'
+  | 'getSynproxyKnobs'
   | 'listServices'
   | 'getService'
   | 'totals'
@@ -112,6 +115,10 @@ export function applyToEngine(engine: ControlEngine, r: Request): void {
     case 'setTimeouts':
       engine.setTimeoutsTriple(r.timeouts);
       return;
+    case 'setSysctl':
+      // The engine checks all the knobs before it changes any.
+      engine.setSynproxyKnobs(sysctlsToKnobs(r.values));
+      return;
     default:
       throw new LvsError('EINVAL', `${r.op} is not a change the engine applies`);
   }
@@ -131,7 +138,7 @@ export class ControlService {
 
   constructor(opts: ControlServiceOptions) {
     this.engine = opts.engine;
-    this.cur = new ConfigModel(opts.engine.getTimeouts());
+    this.cur = new ConfigModel(opts.engine.getTimeouts(), knobsToSysctls(opts.engine.getSynproxyKnobs()));
     this.store = opts.store ?? null;
     this.log = opts.log ?? silentLog;
     this.version = opts.version ?? '0.0.0';
@@ -178,6 +185,12 @@ export class ControlService {
       }
       case 'getTimeouts':
         return e.getTimeouts();
+      case 'getSysctl': {
+        const all = knobsToSysctls(e.getSynproxyKnobs());
+        const out: Results['getSysctl'] = {};
+        for (const n of req.names ?? SYSCTL_NAMES) out[n] = all[n];
+        return out;
+      }
       case 'dump':
         return this.cur.toConfig() satisfies Results['dump'];
       case 'counters':
@@ -271,7 +284,11 @@ export class ControlService {
 
   /** Rebuilds the model from the engine's listing (after a failed rollback). */
   private resync(): void {
-    const cfg = configFromServiceInfos(this.engine.listServices(), this.engine.getTimeouts());
+    const cfg = configFromServiceInfos(
+      this.engine.listServices(),
+      this.engine.getTimeouts(),
+      knobsToSysctls(this.engine.getSynproxyKnobs()),
+    );
     try {
       this.cur = ConfigModel.fromConfig(cfg);
     } catch (err) {

@@ -10,10 +10,21 @@ import type {
   ServiceOptions,
   Timeouts,
 } from '../dataplane/engine.js';
+import type { SysctlName, SysctlValues } from './sysctl.js';
 
 export const PROTOCOL_VERSION = 1;
 
-export type { ConnInfo, DestChange, DestSpec, ServiceInfo, ServiceKey, ServiceOptions, Timeouts };
+export type {
+  ConnInfo,
+  DestChange,
+  DestSpec,
+  ServiceInfo,
+  ServiceKey,
+  ServiceOptions,
+  SysctlName,
+  SysctlValues,
+  Timeouts,
+};
 
 /** One service as configured (what -S prints, -R reads and the state file stores). */
 export interface ServiceConfig {
@@ -41,6 +52,9 @@ export type Request =
   | { op: 'zero'; svc?: ServiceKey }
   /** --set tcp tcpfin udp (0 keeps a value) */
   | { op: 'setTimeouts'; timeouts: Partial<Timeouts> }
+  /** --sysctl name=value ...: SYNPROXY knobs under Alibaba's sysctl names (sysctl.ts), booleans as
+   *  0/1; all the values of one request are applied together or none is. */
+  | { op: 'setSysctl'; values: Partial<SysctlValues> }
   /** Several changes applied all-or-nothing, in order (-R, scripted changes). */
   | { op: 'batch'; requests: Request[] }
   /** -L / -l: all services, or one */
@@ -49,9 +63,11 @@ export type Request =
   | { op: 'listConns'; limit?: number }
   /** --timeout */
   | { op: 'getTimeouts' }
+  /** --sysctl [name ...]: every sysctl's value, or the ones named (in that order) */
+  | { op: 'getSysctl'; names?: SysctlName[] }
   /** -S: the configuration in a form -R accepts */
   | { op: 'dump' }
-  /** engine counters by name (drops, events) */
+  /** -L --ext-stats: engine counters by name (drops, events), in the engine's order */
   | { op: 'counters' }
   | { op: 'status' };
 
@@ -77,11 +93,13 @@ export interface Results {
   delLaddr: null;
   zero: null;
   setTimeouts: null;
+  setSysctl: null;
   batch: null;
   list: { services: ServiceInfo[]; totals?: ServiceInfo['stats'] };
   listConns: { conns: ConnInfo[]; total: number };
   getTimeouts: Timeouts;
-  dump: { services: ServiceConfig[]; timeouts: Timeouts };
+  getSysctl: Partial<SysctlValues>;
+  dump: { services: ServiceConfig[]; timeouts: Timeouts; sysctl: SysctlValues };
   counters: Record<string, number>;
   status: StatusInfo;
 }

@@ -14,11 +14,15 @@ import { join } from 'node:path';
 import { type Config, ConfigModel } from './config-model.js';
 import type { Log } from './log.js';
 import { silentLog } from './log.js';
+import { defaultSysctls } from './sysctl.js';
 import { checkConfigShape } from './validate.js';
 
 export const STATE_FILE = 'state.json';
-/** Format of the file; bump it when its layout changes (and read the old one). */
-export const STATE_VERSION = 1;
+/**
+ * Format of the file; bump it when its layout changes (and read the old one).
+ * 1: services and timeouts. 2: `config.sysctl` too (a version 1 file reads with the defaults).
+ */
+export const STATE_VERSION = 2;
 const FORMAT = 'lvsadm-state';
 
 export interface StateFileContent {
@@ -108,7 +112,8 @@ export class StateStore {
     } catch (e) {
       return this.corrupt(text, (e as Error).message);
     }
-    const config = c.config as Config;
+    const stored = c.config as Omit<Config, 'sysctl'> & { sysctl?: Partial<Config['sysctl']> };
+    const config: Config = { ...stored, sysctl: { ...defaultSysctls(), ...stored.sysctl } };
     try {
       ConfigModel.fromConfig(config);
     } catch (e) {

@@ -5,6 +5,7 @@
 // what protocol.ts says. Errors name the offending field by its path (`req.requests[3].dest.port`).
 import { parseIp } from '../common/addr.js';
 import { PROTOCOL_VERSION, type Request, type RequestEnvelope, type ResponseError } from './protocol.js';
+import { isSysctlName, MAX_SYSCTL_VALUE, SYSCTL_NAMES } from './sysctl.js';
 
 /** Most requests in one batch (an -R of a large configuration is one batch). */
 export const MAX_BATCH_REQUESTS = 200_000;
@@ -116,6 +117,17 @@ function destChange(o: Obj, path: string): void {
   optInt(o, 'lThreshold', path, 0, MAX_THRESHOLD);
 }
 
+/** Sysctl name -> integer; known names only (their ranges are the model's). */
+function sysctlValues(v: unknown, path: string, atLeastOne: boolean): void {
+  const o = obj(v, path);
+  const names = Object.keys(o);
+  if (atLeastOne && names.length === 0) fail(path, 'must set at least one sysctl');
+  for (const k of names) {
+    if (!isSysctlName(k)) fail(`${path}.${k}`, `is not a known sysctl (one of ${SYSCTL_NAMES.join(', ')})`);
+    int(o[k], `${path}.${k}`, 0, MAX_SYSCTL_VALUE);
+  }
+}
+
 const NO_FIELDS = ['op'] as const;
 
 /** Checks one request; `nested` is true inside a batch (where batches are refused). */
@@ -180,6 +192,25 @@ function request(v: unknown, path: string, nested: boolean): Request {
       optInt(t, 'udp', `${path}.timeouts`, 0, MAX_TIMEOUT_S);
       break;
     }
+    case 'setSysctl':
+      only(o, path, ['op', 'values']);
+      sysctlValues(o.values, `${path}.values`, true);
+      break;
+    case 'getSysctl': {
+      only(o, path, ['op', 'names']);
+      if (o.names === undefined) break;
+      const ns = o.names;
+      if (!Array.isArray(ns)) fail(`${path}.names`, `must be an array (got ${describe(ns)})`);
+      if (ns.length > SYSCTL_NAMES.length * 4) {
+        fail(`${path}.names`, `has ${ns.length} names, at most ${SYSCTL_NAMES.length * 4} are allowed`);
+      }
+      ns.forEach((n: unknown, i: number) => {
+        if (typeof n !== 'string' || !isSysctlName(n)) {
+          fail(`${path}.names[${i}]`, `is not a known sysctl (got ${describe(n)})`);
+        }
+      });
+      break;
+    }
     case 'batch': {
       if (nested) fail(`${path}.op`, 'batch cannot be nested in a batch');
       only(o, path, ['op', 'requests']);
@@ -224,6 +255,7 @@ const MUTATING = new Set<Request['op']>([
   'delLaddr',
   'zero',
   'setTimeouts',
+  'setSysctl',
   'batch',
 ]);
 
@@ -275,16 +307,19 @@ export function validateEnvelope(v: unknown): EnvelopeCheck {
 
 /**
  * Checks the shape of a stored configuration (the state file's `config`): every option present,
- * every value in range. Whether the parts fit together (no duplicates, families) is the model's.
+ * every value in range; `sysctl` may be absent or partial (missing values are the defaults) and
+ * its ranges are the model's. Whether the parts fit together (no duplicates, families) is the model's.
  * Throws an Error naming the bad field.
  */
 export function checkConfigShape(v: unknown, path = 'config'): void {
   try {
     const c = obj(v, path);
-    only(c, path, ['services', 'timeouts']);
+    only(c, path, ['services', 'timeouts', 'sysctl']);
     const t = obj(c.timeouts, `${path}.timeouts`);
     only(t, `${path}.timeouts`, ['tcp', 'tcpfin', 'udp']);
     for (const k of ['tcp', 'tcpfin', 'udp']) int(t[k], `${path}.timeouts.${k}`, 1, MAX_TIMEOUT_S);
+    // Absent in files written before the sysctls existed (and names absent are defaults).
+    if (c.sysctl !== undefined) sysctlValues(c.sysctl, `${path}.sysctl`, false);
     const ss = c.services;
     if (!Array.isArray(ss)) fail(`${path}.services`, `must be an array (got ${describe(ss)})`);
     for (let i = 0; i < ss.length; i++) {

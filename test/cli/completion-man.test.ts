@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { bashCompletion } from '../../src/cli/completion.js';
 import { manPage, roffEscape } from '../../src/cli/man.js';
 import { COMMANDS, OPTIONS } from '../../src/cli/spec.js';
+import { defaultSysctls, SYSCTL_NAMES } from '../../src/control/sysctl.js';
 
 let dir = '';
 let script = '';
@@ -85,6 +86,19 @@ describe('bash completion', () => {
     assert.ok(complete('-a', '-b', '-').includes('-r'));
     assert.deepEqual(complete('completion', ''), ['bash']);
   });
+
+  test('--sysctl completes sysctl names; -L offers --ext-stats', () => {
+    assert.deepEqual(complete('--sysctl', ''), ['--socket', ...SYSCTL_NAMES].sort());
+    assert.deepEqual(complete('--sysctl', 'synproxy_sa'), ['synproxy_sack']);
+    assert.deepEqual(complete('--sysctl', 'synproxy_sack=0', 'synproxy_s'), [
+      'synproxy_sack',
+      'synproxy_skb_store_thresh',
+      'synproxy_syn_retry',
+      'synproxy_synack_ttl',
+    ]);
+    assert.deepEqual(complete('-L', '--ext'), ['--ext-stats']);
+    assert.ok(!complete('-A', '-').includes('--ext-stats'));
+  });
 });
 
 describe('man page', () => {
@@ -98,6 +112,8 @@ describe('man page', () => {
       'DESCRIPTION',
       'COMMANDS',
       'OPTIONS',
+      'SYSCTLS',
+      '"EXTENDED STATISTICS"',
       'SUBCOMMANDS',
       'ENVIRONMENT',
       '"EXIT STATUS"',
@@ -107,6 +123,16 @@ describe('man page', () => {
     }
     for (const o of OPTIONS) assert.ok(page.includes(`\\fB${roffEscape(`--${o.long}`)}\\fR`), o.long);
     for (const c of COMMANDS) assert.ok(page.includes(`\\fB${roffEscape(`--${c.long}`)}\\fR`), c.long);
+    // Every sysctl with its range and default; the --sysctl synopsis.
+    const defaults = defaultSysctls();
+    for (const name of SYSCTL_NAMES) {
+      const at = page.indexOf(`.TP\n\\fB${name}\\fR\n`);
+      assert.ok(at > 0, name);
+      const body = page.slice(at).split('\n')[2]!;
+      assert.match(body, new RegExp(`Values [0-9]+ (to|or) [0-9]+; default ${defaults[name]}\\.$`), name);
+    }
+    assert.ok(page.includes('\\fB\\-\\-sysctl\\fR [\\fIname\\fR[=\\fIvalue\\fR] ...]'));
+    assert.match(page, /^\\fB\\-L \\-\\-ext\\-stats\\fR prints the counters/m);
     // No line may start with a control character by accident.
     for (const line of page.split('\n')) assert.ok(!/^'/.test(line), line);
   });
@@ -133,5 +159,7 @@ describe('man page', () => {
     assert.match(out, /--add-service/);
     assert.match(out, /lvsadm -A virtual-service \[-s scheduler\]/);
     assert.match(out, /LVSADM_SOCKET/);
+    assert.match(out, /synproxy_skb_store_thresh\n +client +segments +kept +per +connection/);
+    assert.match(out, /lvsadm --sysctl synproxy_init_mss=1400 synproxy_sack=0/);
   });
 });

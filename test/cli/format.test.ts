@@ -3,16 +3,20 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   formatConns,
+  formatExtStats,
   formatLaddrs,
   formatList,
   formatResult,
   formatSave,
+  formatSysctl,
   formatTimeouts,
   largenum,
   prefixToDotted,
   schedFlagNames,
 } from '../../src/cli/format.js';
 import { DEFAULT_FORMAT, type FormatOptions } from '../../src/cli/parse.js';
+import { defaultSysctls } from '../../src/control/sysctl.js';
+import { COUNTER_NAMES } from '../../src/dataplane/counters.js';
 import {
   CONNS,
   DUMP_SERVICES,
@@ -193,7 +197,11 @@ describe('other listings', () => {
 
   test('-S: -A/-a per service (sorted), then -P lines', () => {
     assert.equal(
-      formatSave({ services: DUMP_SERVICES, timeouts: { tcp: 900, tcpfin: 120, udp: 300 } }),
+      formatSave({
+        services: DUMP_SERVICES,
+        timeouts: { tcp: 900, tcpfin: 120, udp: 300 },
+        sysctl: defaultSysctls(),
+      }),
       text(GOLDEN_SAVE),
     );
   });
@@ -221,5 +229,179 @@ describe('helpers', () => {
     assert.equal(prefixToDotted(24), '255.255.255.0');
     assert.equal(prefixToDotted(17), '255.255.128.0');
     assert.equal(prefixToDotted(0), '0.0.0.0');
+  });
+});
+
+/** Every engine counter, counter i holding i * 1000 (rx_pkts the largest exact double). */
+function allCounters(): Record<string, number> {
+  const c: Record<string, number> = {};
+  COUNTER_NAMES.forEach((n, i) => {
+    c[n] = i * 1000;
+  });
+  c.rx_pkts = 2 ** 53 - 1;
+  return c;
+}
+
+// Group titles, then "  %-32s %20llu" per counter, a blank line between groups.
+const GOLDEN_EXT_STATS = [
+  'Packets',
+  '  rx_pkts                              9007199254740991',
+  '  tx_pkts                                          1000',
+  '  drop_pkts                                        2000',
+  '  frag_fwd                                        29000',
+  '',
+  'Drops',
+  '  drop_truncated                                   3000',
+  '  drop_bad_version                                 4000',
+  '  drop_bad_hdr_len                                 5000',
+  '  drop_bad_total_len                               6000',
+  '  drop_bad_ip_csum                                 7000',
+  '  drop_bad_l4_hdr                                  8000',
+  '  drop_bad_ext_hdr                                 9000',
+  '  drop_proto_unsupported                          10000',
+  '  drop_not_local                                  11000',
+  '  drop_no_service                                 12000',
+  '  drop_no_conn                                    13000',
+  '  drop_out_no_conn                                14000',
+  '  drop_frag_unknown                               15000',
+  '  drop_no_dest                                    16000',
+  '  drop_no_laddr                                   17000',
+  '  drop_no_lport                                   18000',
+  '  drop_conn_limit                                 19000',
+  '  drop_ttl_expired                                20000',
+  '  drop_persist_table_full                         31000',
+  '  drop_txq_full                                   46000',
+  '',
+  'Connections',
+  '  conn_new                                        23000',
+  '  conn_expired                                    24000',
+  '  conn_reused                                     25000',
+  '  persist_hit                                     30000',
+  '',
+  'ICMP',
+  '  drop_icmp_no_conn                               21000',
+  '  drop_icmp_unsupported                           22000',
+  '  icmp_xlate_in                                   26000',
+  '  icmp_xlate_out                                  27000',
+  '  icmp_echo_reply                                 28000',
+  '',
+  'TOA',
+  '  fullnat_add_toa_ok                              32000',
+  '  fullnat_add_toa_fail_len                        33000',
+  '  fullnat_add_toa_head_full                       34000',
+  '',
+  'SYNPROXY',
+  '  synproxy_syn_cookie                             35000',
+  '  synproxy_ack_ok                                 36000',
+  '  synproxy_bad_ack                                37000',
+  '  synproxy_ack_storm                              38000',
+  '  synproxy_rs_rst                                 39000',
+  '  synproxy_syn_retransmit                         40000',
+  '  synproxy_rs_timeout                             41000',
+  '  synproxy_data_queued                            42000',
+  '  synproxy_queue_full                             43000',
+  '  synproxy_defer_drop                             44000',
+  '  synproxy_conn_reused                            45000',
+  '  synproxy_drop_while_waiting                     47000',
+];
+
+describe('-L --ext-stats', () => {
+  test('golden: every counter in its group, names left, exact values right', () => {
+    assert.equal(formatExtStats(allCounters()), text(GOLDEN_EXT_STATS));
+  });
+
+  test('every COUNTER_NAMES entry appears exactly once, as "name value" fields', () => {
+    const out = formatExtStats(allCounters());
+    const fields = out
+      .split('\n')
+      .filter((l) => l.startsWith('  '))
+      .map((l) => l.trim().split(/ +/));
+    assert.deepEqual(fields.map((f) => f[0]).sort(), [...COUNTER_NAMES].sort());
+    for (const f of fields) {
+      assert.equal(f.length, 2);
+      assert.match(f[1]!, /^\d+$/);
+    }
+    for (const l of out.split('\n')) {
+      if (l.startsWith('  ')) assert.equal(l.length, 2 + 32 + 1 + 20, l);
+    }
+  });
+
+  test('unknown counters go to Other; empty groups are left out; no counters, no output', () => {
+    assert.equal(
+      formatExtStats({ conn_new: 5, tunnel_magic: 7, fullnat_add_toa_ok: 1e15, drop_x: 0.5 }),
+      text([
+        'Drops',
+        `  ${'drop_x'.padEnd(32)} ${'0'.padStart(20)}`,
+        '',
+        'Connections',
+        `  ${'conn_new'.padEnd(32)} ${'5'.padStart(20)}`,
+        '',
+        'TOA',
+        `  ${'fullnat_add_toa_ok'.padEnd(32)} ${'1000000000000000'.padStart(20)}`,
+        '',
+        'Other',
+        `  ${'tunnel_magic'.padEnd(32)} ${'7'.padStart(20)}`,
+      ]),
+    );
+    assert.equal(formatExtStats({}), '');
+    // A name longer than its column still leaves a blank before the value.
+    const long = 'synproxy_a_very_long_counter_name_indeed';
+    assert.equal(formatExtStats({ [long]: 3 }), `SYNPROXY\n  ${long} ${'3'.padStart(20)}\n`);
+  });
+});
+
+describe('--sysctl', () => {
+  test('"name = value" lines in the order given (sysctl -a)', () => {
+    assert.equal(
+      formatSysctl(defaultSysctls()),
+      text([
+        'synproxy_init_mss = 1452',
+        'synproxy_sack = 1',
+        'synproxy_wscale = 0',
+        'synproxy_timestamp = 0',
+        'synproxy_synack_ttl = 63',
+        'synproxy_defer = 0',
+        'synproxy_syn_retry = 3',
+        'synproxy_dup_ack_thresh = 10',
+        'synproxy_skb_store_thresh = 3',
+      ]),
+    );
+    assert.equal(
+      formatSysctl({ synproxy_defer: 1, synproxy_sack: 0 }),
+      'synproxy_defer = 1\nsynproxy_sack = 0\n',
+    );
+    assert.equal(formatSysctl({}), '');
+  });
+
+  test('-S: the non-default ones last, one --sysctl line each, in the table order', () => {
+    const dump = {
+      services: DUMP_SERVICES,
+      timeouts: { tcp: 900, tcpfin: 120, udp: 300 },
+      sysctl: {
+        ...defaultSysctls(),
+        synproxy_skb_store_thresh: 5,
+        synproxy_init_mss: 1400,
+        synproxy_sack: 0,
+      },
+    };
+    assert.equal(
+      formatSave(dump),
+      text([
+        ...GOLDEN_SAVE,
+        '--sysctl synproxy_init_mss=1400',
+        '--sysctl synproxy_sack=0',
+        '--sysctl synproxy_skb_store_thresh=5',
+      ]),
+    );
+    // Only sysctls: nothing else printed.
+    assert.equal(
+      formatSave({ ...dump, services: [], sysctl: { ...defaultSysctls(), synproxy_defer: 1 } }),
+      '--sysctl synproxy_defer=1\n',
+    );
+  });
+
+  test('formatResult dispatches the new views', () => {
+    assert.equal(formatResult('sysctl', { synproxy_wscale: 7 }, N, TEST_NAMES), 'synproxy_wscale = 7\n');
+    assert.equal(formatResult('ext-stats', allCounters(), N, TEST_NAMES), text(GOLDEN_EXT_STATS));
   });
 });

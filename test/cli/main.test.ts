@@ -377,3 +377,148 @@ describe('subcommands', () => {
     );
   });
 });
+
+describe('--sysctl and -L --ext-stats', () => {
+  const ALL = {
+    synproxy_init_mss: 1452,
+    synproxy_sack: 1,
+    synproxy_wscale: 0,
+    synproxy_timestamp: 0,
+    synproxy_synack_ttl: 63,
+    synproxy_defer: 0,
+    synproxy_syn_retry: 3,
+    synproxy_dup_ack_thresh: 10,
+    synproxy_skb_store_thresh: 3,
+  };
+
+  test('--sysctl lists every sysctl as "name = value"', async () => {
+    const r = await run('--sysctl', () => ALL);
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.requests, [{ op: 'getSysctl' }]);
+    assert.equal(
+      r.stdout,
+      Object.entries(ALL)
+        .map(([k, v]) => `${k} = ${v}\n`)
+        .join(''),
+    );
+    assert.equal(r.stderr, '');
+  });
+
+  test('--sysctl NAME shows that one', async () => {
+    const r = await run('--sysctl synproxy_wscale', () => ({ synproxy_wscale: 0 }));
+    assert.deepEqual(r.requests, [{ op: 'getSysctl', names: ['synproxy_wscale'] }]);
+    assert.equal(r.stdout, 'synproxy_wscale = 0\n');
+  });
+
+  test('--sysctl NAME=VALUE ... sends one change and prints nothing', async () => {
+    const r = await run('--sysctl synproxy_init_mss=1400 synproxy_sack=0');
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.requests, [
+      { op: 'setSysctl', values: { synproxy_init_mss: 1400, synproxy_sack: 0 } },
+    ]);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, '');
+  });
+
+  test('refused by the daemon: its words on stderr, exit 1', async () => {
+    const msg =
+      'synproxy_timestamp=1 is not supported: it needs TSval translation, which lvsadm does not do yet';
+    const r = await run('--sysctl synproxy_timestamp=1', () => {
+      throw clientError('UNSUPPORTED', msg);
+    });
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, `${msg}\n`);
+    assert.equal(r.stdout, '');
+    // A daemon older than the sysctls does not know the operation.
+    const old = await run('--sysctl', () => {
+      throw clientError('EINVAL', 'invalid request: req.op is not a known operation (got "getSysctl")');
+    });
+    assert.equal(old.code, 1);
+    assert.equal(old.stderr, 'invalid request: req.op is not a known operation (got "getSysctl")\n');
+  });
+
+  test('usage errors: exit 2, no daemon contacted', async () => {
+    const cases: [string, string][] = [
+      ['--sysctl synproxy_foo=1', "unknown sysctl `synproxy_foo' (lvsadm --sysctl lists them)"],
+      ['--sysctl synproxy_sack=yes', "invalid value `yes' for synproxy_sack: must be 0 or 1"],
+      [
+        '--sysctl synproxy_sack synproxy_defer=1',
+        '--sysctl either shows (name ...) or sets (name=value ...), not both at once',
+      ],
+      ['-L --ext-stats --stats', 'options conflicts in the list command'],
+    ];
+    for (const [argv, want] of cases) {
+      const r = await run(argv);
+      assert.equal(r.code, 2, argv);
+      assert.equal(r.stderr, `${want}\n`, argv);
+      assert.equal(r.sockets.length, 0, argv);
+    }
+  });
+
+  test('-L --ext-stats asks for the counters and prints them grouped', async () => {
+    const r = await run('-L --ext-stats', () => ({
+      rx_pkts: 10,
+      drop_no_service: 2,
+      conn_new: 3,
+      fullnat_add_toa_ok: 3,
+      synproxy_syn_cookie: 4,
+    }));
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.requests, [{ op: 'counters' }]);
+    const row = (n: string, v: number) => `  ${n.padEnd(32)} ${String(v).padStart(20)}`;
+    assert.equal(
+      r.stdout,
+      text([
+        'Packets',
+        row('rx_pkts', 10),
+        '',
+        'Drops',
+        row('drop_no_service', 2),
+        '',
+        'Connections',
+        row('conn_new', 3),
+        '',
+        'TOA',
+        row('fullnat_add_toa_ok', 3),
+        '',
+        'SYNPROXY',
+        row('synproxy_syn_cookie', 4),
+      ]),
+    );
+  });
+
+  test('-R: a sysctl line refused by the daemon names its line', async () => {
+    const input = text(['-A -t 203.0.113.10:80 -s wlc', '--sysctl synproxy_timestamp=1']);
+    const r = await run(
+      '-R',
+      () => {
+        throw clientError(
+          'UNSUPPORTED',
+          'synproxy_timestamp=1 is not supported: it needs TSval translation, which lvsadm does not do yet (batch request 2: setSysctl)',
+        );
+      },
+      { readStdin: async () => input },
+    );
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.requests, [
+      {
+        op: 'batch',
+        requests: [
+          { op: 'addService', svc: SVC, opts: { sched: 'wlc' } },
+          { op: 'setSysctl', values: { synproxy_timestamp: 1 } },
+        ],
+      },
+    ]);
+    assert.equal(
+      r.stderr,
+      'line 2: synproxy_timestamp=1 is not supported: it needs TSval translation, which lvsadm does not do yet\n',
+    );
+  });
+
+  test('-h lists --sysctl and --ext-stats', async () => {
+    const h = await run('-h');
+    assert.match(h.stdout, /\n {2}lvsadm --sysctl \[name\[=value\] \.\.\.\]\n/);
+    assert.match(h.stdout, /\n {2}--sysctl {20}show the SYNPROXY sysctls/);
+    assert.match(h.stdout, /\n {2}--ext-stats {25}output of the engine counters/);
+  });
+});

@@ -210,6 +210,11 @@ describe('list views and format options', () => {
     ['-S -n', 'save', { numeric: true }],
     ['-G', 'laddrs', {}],
     ['-A -t 203.0.113.10:80', 'none', {}],
+    ['-L --ext-stats', 'ext-stats', {}],
+    ['-l -n --ext-stats --exact', 'ext-stats', { numeric: true, exact: true }],
+    ['--sysctl', 'sysctl', {}],
+    ['--sysctl synproxy_sack', 'sysctl', {}],
+    ['--sysctl synproxy_sack=1', 'none', {}],
   ];
   for (const [cmd, view, fmt] of cases) {
     test(cmd, () => {
@@ -573,7 +578,7 @@ describe('the command table (commands_v_options)', () => {
 
   test('the command must come first', () => {
     const tryHelp = "Try `lvsadm -h' or 'lvsadm --help' for more information.";
-    const msg = `lvsadm: the command (-A, -E, -D, -C, -R, -S, -a, -e, -d, -L, -Z, --set, -P, -Q, -G) must be the first option\n${tryHelp}`;
+    const msg = `lvsadm: the command (-A, -E, -D, -C, -R, -S, -a, -e, -d, -L, -Z, --set, --sysctl, -P, -Q, -G) must be the first option\n${tryHelp}`;
     fails(`-t ${VIP} -A`, msg);
     fails('-n -L', msg);
     fails('-x 1', msg);
@@ -586,5 +591,100 @@ describe('the command table (commands_v_options)', () => {
       'frobnicate',
       "lvsadm: unknown command 'frobnicate'\nTry `lvsadm -h' or 'lvsadm --help' for more information.",
     );
+  });
+});
+
+describe('-L --ext-stats', () => {
+  test('asks for the counters', () => {
+    assert.deepEqual(request('-L --ext-stats'), { op: 'counters' });
+    assert.deepEqual(request('-L --ext-stats --nosort -X'), { op: 'counters' });
+    assert.deepEqual(request('--socket /tmp/s.sock -L --ext-stats'), { op: 'counters' });
+  });
+
+  test('exclusive with the other list views, conflicts with the statistics columns', () => {
+    fails(
+      `-L --ext-stats -t ${VIP}`,
+      "The option 'ext-stats' conflicts with the 'service-address' option in the 'list' command",
+    );
+    fails(
+      '-L -c --ext-stats',
+      "The option 'ext-stats' conflicts with the 'connection' option in the 'list' command",
+    );
+    fails(
+      '-L --ext-stats --timeout',
+      "The option 'ext-stats' conflicts with the 'timeout' option in the 'list' command",
+    );
+    fails('-L --ext-stats --stats', 'options conflicts in the list command');
+    fails('-L --rate --ext-stats', 'options conflicts in the list command');
+    fails('-L --ext-stats --persistent-conn', 'options conflicts in the list command');
+    fails('-S --ext-stats', "Illegal 'ext-stats' option with the 'save' command");
+    fails('-L --ext-stats=1', '--ext-stats: option does not take a value');
+  });
+});
+
+describe('--sysctl', () => {
+  const cases: [string, Request][] = [
+    ['--sysctl', { op: 'getSysctl' }],
+    ['--sysctl synproxy_init_mss', { op: 'getSysctl', names: ['synproxy_init_mss'] }],
+    [
+      '--sysctl synproxy_skb_store_thresh net.ipv4.vs.synproxy_sack',
+      { op: 'getSysctl', names: ['synproxy_skb_store_thresh', 'synproxy_sack'] },
+    ],
+    [
+      '--sysctl synproxy_init_mss=1400 synproxy_sack=0',
+      { op: 'setSysctl', values: { synproxy_init_mss: 1400, synproxy_sack: 0 } },
+    ],
+    ['--sysctl net.ipv4.vs.synproxy_defer=1', { op: 'setSysctl', values: { synproxy_defer: 1 } }],
+    ['--sysctl synproxy_syn_retry=0', { op: 'setSysctl', values: { synproxy_syn_retry: 0 } }],
+    ['--sysctl synproxy_init_mss=65535', { op: 'setSysctl', values: { synproxy_init_mss: 65535 } }],
+    ['--sysctl synproxy_dup_ack_thresh=010', { op: 'setSysctl', values: { synproxy_dup_ack_thresh: 10 } }],
+    // The CLI lets the daemon say why it cannot take 1 (exit 1, not a usage error).
+    ['--sysctl synproxy_timestamp=1', { op: 'setSysctl', values: { synproxy_timestamp: 1 } }],
+    ['--socket /tmp/x.sock --sysctl synproxy_wscale=7', { op: 'setSysctl', values: { synproxy_wscale: 7 } }],
+    ['--sysctl -- synproxy_wscale=7', { op: 'setSysctl', values: { synproxy_wscale: 7 } }],
+  ];
+  for (const [cmd, want] of cases) test(cmd, () => assert.deepEqual(request(cmd), want));
+
+  test('--socket may follow the operands', () => {
+    const r = parse('--sysctl synproxy_sack=0 --socket /tmp/y.sock');
+    assert.equal(r.kind === 'request' && r.socket, '/tmp/y.sock');
+  });
+
+  test('usage errors: unknown names, bad values, mixing, repeats, other options', () => {
+    fails('--sysctl synproxy_nope', "unknown sysctl `synproxy_nope' (lvsadm --sysctl lists them)");
+    fails('--sysctl synproxy_nope=1', "unknown sysctl `synproxy_nope' (lvsadm --sysctl lists them)");
+    fails('--sysctl =1', "unknown sysctl `' (lvsadm --sysctl lists them)");
+    fails('--sysctl synproxy_sack=2', "invalid value `2' for synproxy_sack: must be 0 or 1");
+    fails('--sysctl synproxy_sack=', "invalid value `' for synproxy_sack: must be 0 or 1");
+    fails('--sysctl synproxy_sack=on', "invalid value `on' for synproxy_sack: must be 0 or 1");
+    fails(
+      '--sysctl synproxy_init_mss=63',
+      "invalid value `63' for synproxy_init_mss: must be an integer from 64 to 65535",
+    );
+    fails(
+      '--sysctl synproxy_synack_ttl=0x10',
+      "invalid value `0x10' for synproxy_synack_ttl: must be an integer from 1 to 255",
+    );
+    fails(
+      '--sysctl synproxy_wscale=1.5',
+      "invalid value `1.5' for synproxy_wscale: must be an integer from 0 to 14",
+    );
+    fails(
+      '--sysctl synproxy_sack=1 synproxy_init_mss',
+      '--sysctl either shows (name ...) or sets (name=value ...), not both at once',
+    );
+    fails(
+      '--sysctl synproxy_sack=1 net.ipv4.vs.synproxy_sack=0',
+      "multiple 'synproxy_sack' values specified",
+    );
+    fails('--sysctl -n', "Illegal 'numeric' option with the 'sysctl' command");
+    fails(
+      '--sysctl synproxy_sack=1 -t 203.0.113.10:80',
+      "Illegal 'service-address' option with the 'sysctl' command",
+    );
+    fails('--sysctl=synproxy_sack=1', '--sysctl: option does not take a value');
+    fails('-L --sysctl', 'multiple commands specified');
+    // A negative number reads as an option, as anywhere on this command line.
+    fails('--sysctl synproxy_wscale -1', '-1: unknown option');
   });
 });

@@ -5,6 +5,7 @@ import { CliError } from '../../src/cli/cli-error.js';
 import { formatSave } from '../../src/cli/format.js';
 import { lineWords, parseRestore } from '../../src/cli/restore.js';
 import type { Request, ServiceConfig } from '../../src/control/protocol.js';
+import { defaultSysctls } from '../../src/control/sysctl.js';
 import { DUMP_SERVICES, GOLDEN_SAVE, TEST_NAMES, text } from './fixtures.js';
 
 /** A minimal model of the daemon's table: applies restore requests with the daemon's defaults. */
@@ -66,7 +67,11 @@ function canonical(services: readonly ServiceConfig[]): string[] {
 
 describe('-S then -R', () => {
   test('round trip: the restored table equals the saved one', () => {
-    const saved = formatSave({ services: DUMP_SERVICES, timeouts: { tcp: 900, tcpfin: 120, udp: 300 } });
+    const saved = formatSave({
+      services: DUMP_SERVICES,
+      timeouts: { tcp: 900, tcpfin: 120, udp: 300 },
+      sysctl: defaultSysctls(),
+    });
     const { request, lines } = parseRestore(saved);
     assert.equal(request.op, 'batch');
     assert.equal(request.requests.length, GOLDEN_SAVE.length);
@@ -155,9 +160,13 @@ describe('-R errors name the line', () => {
     [['-G'], "line 1: the 'get-laddr' command cannot be restored"],
     [['-R'], "line 1: the 'restore' command cannot be restored"],
     [['-h'], "line 1: the 'help' command cannot be restored"],
+    [['-L --ext-stats'], "line 1: the 'list' command cannot be restored"],
+    [['--sysctl'], "line 1: the 'sysctl' command cannot be restored"],
+    [['-C', '--sysctl synproxy_sack'], "line 2: the 'sysctl' command cannot be restored"],
+    [['--sysctl synproxy_sack=3'], "line 1: invalid value `3' for synproxy_sack: must be 0 or 1"],
     [
       ['-A -t 203.0.113.10:80', 'daemon --tun x'],
-      "line 2: lvsadm: the command (-A, -E, -D, -C, -R, -S, -a, -e, -d, -L, -Z, --set, -P, -Q, -G) must be the first option\nTry `lvsadm -h' or 'lvsadm --help' for more information.",
+      "line 2: lvsadm: the command (-A, -E, -D, -C, -R, -S, -a, -e, -d, -L, -Z, --set, --sysctl, -P, -Q, -G) must be the first option\nTry `lvsadm -h' or 'lvsadm --help' for more information.",
     ],
   ];
   for (const [input, message] of cases) {
@@ -168,4 +177,37 @@ describe('-R errors name the line', () => {
       );
     });
   }
+});
+
+describe('-S then -R: sysctls', () => {
+  test('the non-default sysctls come back as setSysctl requests, after the rules', () => {
+    const sysctl = { ...defaultSysctls(), synproxy_init_mss: 1400, synproxy_defer: 1 };
+    const saved = formatSave({
+      services: DUMP_SERVICES,
+      timeouts: { tcp: 900, tcpfin: 120, udp: 300 },
+      sysctl,
+    });
+    const { request, lines } = parseRestore(saved);
+    const n = GOLDEN_SAVE.length;
+    assert.equal(request.requests.length, n + 2);
+    assert.deepEqual(request.requests.slice(n), [
+      { op: 'setSysctl', values: { synproxy_init_mss: 1400 } },
+      { op: 'setSysctl', values: { synproxy_defer: 1 } },
+    ]);
+    assert.deepEqual(lines.slice(n), [n + 1, n + 2]);
+    assert.deepEqual(canonical(apply(request.requests.slice(0, n))), canonical(DUMP_SERVICES));
+    // Applied over the defaults, they give the saved values back.
+    let back = defaultSysctls();
+    for (const r of request.requests) if (r.op === 'setSysctl') back = { ...back, ...r.values };
+    assert.deepEqual(back, sysctl);
+  });
+
+  test('a hand-written line may set several at once, with the net.ipv4.vs. prefix', () => {
+    const { request } = parseRestore(
+      'lvsadm --sysctl net.ipv4.vs.synproxy_sack=0 synproxy_wscale=7 # tuned\n',
+    );
+    assert.deepEqual(request.requests, [
+      { op: 'setSysctl', values: { synproxy_sack: 0, synproxy_wscale: 7 } },
+    ]);
+  });
 });

@@ -41,6 +41,7 @@ const SAMPLE: Record<OptionGroup, string[]> = {
   'local-address': ['-z', '192.0.2.200'],
   synproxy: ['-j', 'enable'],
   toa: ['--toa', 'on'],
+  'ext-stats': ['--ext-stats'],
   sort: ['--sort'],
   socket: ['--socket', '/tmp/x.sock'],
 };
@@ -48,7 +49,8 @@ const SAMPLE: Record<OptionGroup, string[]> = {
 function base(c: CommandSpec): string[] {
   const argv = [c.short.length > 0 ? `-${c.short[0]}` : `--${c.long}`];
   for (const g of OPTION_GROUPS) if (usageOf(c, g) === '+') argv.push(...SAMPLE[g]);
-  for (let i = 0; i < (c.positional ?? 0); i++) argv.push('1');
+  const n = typeof c.positional === 'number' ? c.positional : 0;
+  for (let i = 0; i < n; i++) argv.push('1');
   return argv;
 }
 

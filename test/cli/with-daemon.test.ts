@@ -11,17 +11,21 @@ import { ControlClient } from '../../src/control/client.js';
 import { ControlService } from '../../src/control/control-service.js';
 import { MemoryLog } from '../../src/control/log.js';
 import { ControlServer } from '../../src/control/server.js';
+import { defaultSysctls } from '../../src/control/sysctl.js';
+import { COUNTER_NAMES } from '../../src/dataplane/counters.js';
 import { Engine } from '../../src/dataplane/engine.js';
+import { defaultSynproxyKnobs } from '../../src/dataplane/synproxy.js';
 import { text } from './fixtures.js';
 
 let dir = '';
 let socket = '';
 let server: ControlServer;
+let engine: Engine;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'lvsadm-cli-'));
   socket = join(dir, 'lvsadm.sock');
-  const engine = new Engine(
+  engine = new Engine(
     { connCapacity: 256, maxServices: 16, maxDests: 64, maxLaddrs: 8, mhTableSize: 251 },
     0,
   );
@@ -225,5 +229,91 @@ describe('lvsadm against a live control socket', () => {
     });
     assert.equal(code, 2);
     assert.equal(err.data, `lvsadm: cannot reach the daemon at ${missing} (is "lvsadm daemon" running?)\n`);
+  });
+});
+
+describe('lvsadm --sysctl and -L --ext-stats against a live control socket', () => {
+  const listing = (values: Record<string, number>) =>
+    Object.entries(values)
+      .map(([k, v]) => `${k} = ${v}\n`)
+      .join('');
+
+  test('--sysctl lists, sets (the engine follows), shows one', async () => {
+    assert.equal(await ok('--sysctl'), listing(defaultSysctls()));
+    assert.equal(
+      await ok('--sysctl synproxy_init_mss=1400 synproxy_sack=0 net.ipv4.vs.synproxy_defer=1'),
+      '',
+    );
+    assert.deepEqual(engine.getSynproxyKnobs(), {
+      ...defaultSynproxyKnobs(),
+      initMss: 1400,
+      sack: false,
+      defer: true,
+    });
+    assert.equal(
+      await ok('--sysctl'),
+      listing({ ...defaultSysctls(), synproxy_init_mss: 1400, synproxy_sack: 0, synproxy_defer: 1 }),
+    );
+    assert.equal(
+      await ok('--sysctl synproxy_sack synproxy_init_mss'),
+      'synproxy_sack = 0\nsynproxy_init_mss = 1400\n',
+    );
+  });
+
+  test('refused by the daemon: exit 1, nothing changed; usage errors: exit 2', async () => {
+    const before = engine.getSynproxyKnobs();
+    const r = await lvsadm('--sysctl synproxy_wscale=3 synproxy_timestamp=1');
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.err,
+      'synproxy_timestamp=1 is not supported: it needs TSval translation, which lvsadm does not do yet\n',
+    );
+    assert.equal(r.out, '');
+    assert.deepEqual(engine.getSynproxyKnobs(), before, 'all or nothing: wscale unchanged too');
+    const u = await lvsadm('--sysctl synproxy_wscale=15');
+    assert.equal(u.code, 2);
+    assert.equal(u.err, "invalid value `15' for synproxy_wscale: must be an integer from 0 to 14\n");
+    assert.deepEqual(engine.getSynproxyKnobs(), before);
+  });
+
+  test('-S prints the non-default sysctls last; -R brings them back', async () => {
+    const saved = await ok('-S -n');
+    assert.ok(
+      saved.endsWith(
+        '--sysctl synproxy_init_mss=1400\n--sysctl synproxy_sack=0\n--sysctl synproxy_defer=1\n',
+      ),
+      saved,
+    );
+    assert.equal(
+      saved.slice(
+        0,
+        -'--sysctl synproxy_init_mss=1400\n--sysctl synproxy_sack=0\n--sysctl synproxy_defer=1\n'.length,
+      ),
+      text(SAVED),
+    );
+    await ok('-C');
+    await ok('--sysctl synproxy_init_mss=1452 synproxy_sack=1 synproxy_defer=0');
+    assert.equal(await ok('-S -n'), '');
+    await ok('-R', saved);
+    assert.equal(await ok('-S -n'), saved);
+    assert.equal(engine.getSynproxyKnobs().initMss, 1400);
+    // Back to the defaults for whatever runs next.
+    await ok('--sysctl synproxy_init_mss=1452 synproxy_sack=1 synproxy_defer=0');
+    assert.equal(await ok('-S -n'), text(SAVED));
+  });
+
+  test('-L --ext-stats shows every engine counter', async () => {
+    const out = await ok('-L --ext-stats');
+    const names = out
+      .split('\n')
+      .filter((l) => l.startsWith('  '))
+      .map((l) => l.trim().split(/ +/)[0]);
+    assert.deepEqual(names.sort(), [...COUNTER_NAMES].sort());
+    assert.match(out, /^Packets\n {2}rx_pkts {25} +\d+\n/);
+    assert.match(
+      out,
+      /\nTOA\n {2}fullnat_add_toa_ok +\d+\n {2}fullnat_add_toa_fail_len +\d+\n {2}fullnat_add_toa_head_full +\d+\n/,
+    );
+    assert.equal(await ok('-L -n --ext-stats --exact'), out, '-n and --exact change nothing');
   });
 });

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { LvsError } from '../../src/common/errors.js';
 import {
   BatchError,
+  type Config,
   ConfigModel,
   configToRequests,
   DEFAULT_TIMEOUTS,
@@ -13,6 +14,7 @@ import {
 } from '../../src/control/config-model.js';
 import { applyToEngine } from '../../src/control/control-service.js';
 import type { Request } from '../../src/control/protocol.js';
+import { defaultSysctls, knobsToSysctls, SYSCTL_NAMES, type SysctlValues } from '../../src/control/sysctl.js';
 import { changeArb, changesArb } from './arbitraries.js';
 import {
   engineConfig,
@@ -246,5 +248,117 @@ describe('model semantics', () => {
     // A stored configuration that contradicts itself is refused.
     const dup = { ...cfg, services: [cfg.services[0]!, cfg.services[0]!] };
     assert.throws(() => ConfigModel.fromConfig(dup), { code: 'SVC_EXISTS' });
+  });
+});
+
+/** setSysctl requests: a few names, values around the bounds (many refused). */
+const sysctlArb: fc.Arbitrary<Request> = fc
+  .array(
+    fc.tuple(
+      fc.constantFrom(...SYSCTL_NAMES),
+      fc.oneof(
+        fc.integer({ min: 0, max: 2 }),
+        fc.integer({ min: 0, max: 20 }),
+        fc.integer({ min: 60, max: 70000 }),
+      ),
+    ),
+    { minLength: 1, maxLength: 4 },
+  )
+  .map((pairs) => ({ op: 'setSysctl', values: Object.fromEntries(pairs) }) as Request);
+
+describe('sysctls in the model', () => {
+  test('defaults; set, all or nothing; toConfig and clone carry them; flush leaves them', () => {
+    const m = new ConfigModel();
+    assert.deepEqual(m.sysctl, defaultSysctls());
+    assert.deepEqual(m.toConfig().sysctl, defaultSysctls());
+    m.apply({ op: 'setSysctl', values: { synproxy_init_mss: 1400, synproxy_sack: 0 } });
+    const want = { ...defaultSysctls(), synproxy_init_mss: 1400, synproxy_sack: 0 };
+    assert.deepEqual(m.sysctl, want);
+    // One bad value refuses the whole request.
+    assert.equal(
+      outcome(() => m.apply({ op: 'setSysctl', values: { synproxy_wscale: 7, synproxy_defer: 2 } })),
+      'EINVAL: synproxy_defer must be 0 or 1',
+    );
+    assert.equal(
+      outcome(() => m.apply({ op: 'setSysctl', values: { synproxy_syn_retry: 5, synproxy_timestamp: 1 } })),
+      'UNSUPPORTED: synproxy_timestamp=1 is not supported: it needs TSval translation, which lvsadm does not do yet',
+    );
+    assert.equal(
+      outcome(() =>
+        m.apply({ op: 'setSysctl', values: { synproxy_sack: 1, bogus: 1 } as Partial<SysctlValues> }),
+      ),
+      "EINVAL: unknown sysctl 'bogus'",
+    );
+    assert.deepEqual(m.sysctl, want);
+    const c = m.clone();
+    c.apply({ op: 'setSysctl', values: { synproxy_init_mss: 536 } });
+    assert.equal(m.sysctl.synproxy_init_mss, 1400, 'clone is independent');
+    m.apply({ op: 'flush' });
+    assert.deepEqual(m.sysctl, want, '-C keeps the sysctls (as it keeps the timeouts)');
+    const cfg = m.toConfig();
+    assert.deepEqual(cfg.sysctl, want);
+    assert.deepEqual(ConfigModel.fromConfig(cfg).sysctl, want);
+    // A model started from an engine's values.
+    assert.deepEqual(new ConfigModel(DEFAULT_TIMEOUTS, want).sysctl, want);
+  });
+
+  test('configToRequests sets every sysctl (a missing one is its default), right after the timeouts', () => {
+    const m = new ConfigModel();
+    m.apply({ op: 'setSysctl', values: { synproxy_defer: 1 } });
+    const reqs = configToRequests(m.toConfig());
+    assert.deepEqual(reqs[1], { op: 'setSysctl', values: { ...defaultSysctls(), synproxy_defer: 1 } });
+    // A configuration from before the sysctls (an old state file read loosely) gets the defaults.
+    const old = { services: [], timeouts: { ...DEFAULT_TIMEOUTS } } as unknown as Config;
+    assert.deepEqual(configToRequests(old)[1], { op: 'setSysctl', values: defaultSysctls() });
+    assert.deepEqual(ConfigModel.fromConfig(old).sysctl, defaultSysctls());
+  });
+
+  test('in a batch: refused later, the sysctls are back as they were', () => {
+    const m = new ConfigModel();
+    const before = JSON.stringify(m.toConfig());
+    assert.throws(
+      () =>
+        m.apply({
+          op: 'batch',
+          requests: [
+            { op: 'setSysctl', values: { synproxy_init_mss: 1000 } },
+            { op: 'addDest', svc: SVC, dest: { addr: RS1, port: 80 } },
+          ],
+        }),
+      (e: unknown) => e instanceof BatchError && e.index === 1 && e.code === 'SVC_NOT_FOUND',
+    );
+    assert.equal(JSON.stringify(m.toConfig()), before);
+  });
+
+  test('undo closures and inverses with sysctls mixed in (on a real engine)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(changeArb, sysctlArb), { maxLength: 25 }),
+        fc.oneof(changeArb, sysctlArb),
+        (setup, r) => {
+          const engine = smallEngine();
+          const model = new ConfigModel(engine.getTimeouts());
+          for (const s of setup) {
+            if (outcome(() => model.apply(s)) === 'ok') applyToEngine(engine, s);
+          }
+          assert.deepEqual(model.sysctl, knobsToSysctls(engine.getSynproxyKnobs()));
+          const before = normalize(engineConfig(engine), true);
+          const modelBefore = JSON.stringify(model.toConfig());
+          const log: Undo[] = [];
+          if (outcome(() => model.apply(r, log)) !== 'ok') {
+            assert.equal(log.length, 0);
+            assert.equal(JSON.stringify(model.toConfig()), modelBefore);
+            return;
+          }
+          for (let i = log.length - 1; i >= 0; i--) log[i]!();
+          assert.equal(JSON.stringify(model.toConfig()), modelBefore);
+          const inverse = model.inverse(r);
+          applyToEngine(engine, r);
+          for (const inv of inverse) applyToEngine(engine, inv);
+          assert.deepEqual(normalize(engineConfig(engine), true), before);
+        },
+      ),
+      { numRuns: 300, seed: 4242 },
+    );
   });
 });

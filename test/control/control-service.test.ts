@@ -11,8 +11,11 @@ import { type ControlEngine, ControlFailure, ControlService } from '../../src/co
 import { MemoryLog } from '../../src/control/log.js';
 import type { Request } from '../../src/control/protocol.js';
 import { StateStore } from '../../src/control/state-store.js';
+import { defaultSysctls, knobsToSysctls, SYSCTL_NAMES, type SysctlValues } from '../../src/control/sysctl.js';
 import { PacketBatch } from '../../src/dataplane/batch.js';
+import { COUNTER_NAMES } from '../../src/dataplane/counters.js';
 import type { Engine } from '../../src/dataplane/engine.js';
+import { defaultSynproxyKnobs, type SynproxyKnobs } from '../../src/dataplane/synproxy.js';
 import { tcp4 } from '../support/packet-builder.js';
 import { changeArb, changesArb } from './arbitraries.js';
 import {
@@ -40,7 +43,8 @@ function spied(e: Engine): { engine: ControlEngine; calls: string[] } {
       const v = Reflect.get(target, prop, recv);
       if (typeof v !== 'function') return v;
       return (...args: unknown[]) => {
-        if (/^(add|edit|del|flush|zero|setTimeoutsTriple)/.test(String(prop))) calls.push(String(prop));
+        if (/^(add|edit|del|flush|zero|setTimeoutsTriple|setSynproxyKnobs)/.test(String(prop)))
+          calls.push(String(prop));
         return v.apply(target, args);
       };
     },
@@ -429,5 +433,161 @@ describe('ControlService: persistence, listeners, restore', () => {
     assert.equal(tiny.listServices().length, 0);
     assert.equal(cs2.model.serviceCount, 0);
     assert.ok(ConfigModel.fromConfig(cfg));
+  });
+});
+
+describe('ControlService: SYNPROXY sysctls and counters', () => {
+  test('valid values reach the engine, the model and the state file; reads come from the engine', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const e = smallEngine();
+      const store = new StateStore(dir);
+      const cs = new ControlService({ engine: e, store });
+      let told = 0;
+      cs.onChange(() => {
+        told++;
+      });
+      assert.deepEqual(await cs.execute({ op: 'getSysctl' }), defaultSysctls());
+      assert.deepEqual(Object.keys(await cs.execute({ op: 'getSysctl' })), SYSCTL_NAMES);
+      const r = await cs.execute({
+        op: 'setSysctl',
+        values: { synproxy_init_mss: 1400, synproxy_sack: 0, synproxy_dup_ack_thresh: 0, synproxy_defer: 1 },
+      });
+      assert.equal(r, null);
+      assert.deepEqual(e.getSynproxyKnobs(), {
+        ...defaultSynproxyKnobs(),
+        initMss: 1400,
+        sack: false,
+        ackStormThresh: 0,
+        defer: true,
+      });
+      const want = {
+        ...defaultSysctls(),
+        synproxy_init_mss: 1400,
+        synproxy_sack: 0,
+        synproxy_dup_ack_thresh: 0,
+        synproxy_defer: 1,
+      };
+      assert.deepEqual(cs.model.sysctl, want);
+      assert.deepEqual(await cs.execute({ op: 'getSysctl' }), want);
+      assert.deepEqual(
+        await cs.execute({ op: 'getSysctl', names: ['synproxy_defer', 'synproxy_init_mss'] }),
+        {
+          synproxy_defer: 1,
+          synproxy_init_mss: 1400,
+        },
+      );
+      assert.deepEqual((await cs.execute({ op: 'dump' })).sysctl, want);
+      assert.equal(told, 1);
+      const stored = JSON.parse(readFileSync(store.file, 'utf8')) as { config: Config };
+      assert.deepEqual(stored.config.sysctl, want);
+
+      // A restart: a fresh engine, the stored configuration restored into it.
+      const e2 = smallEngine();
+      const cs2 = new ControlService({ engine: e2, store: new StateStore(dir) });
+      await cs2.restore((await new StateStore(dir).load())!);
+      assert.deepEqual(knobsToSysctls(e2.getSynproxyKnobs()), want);
+      assert.deepEqual(cs2.model.sysctl, want);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('an invalid value changes nothing, not even the valid values beside it', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const { engine, calls } = spied(smallEngine());
+      const store = new StateStore(dir);
+      const cs = await base(new ControlService({ engine, store }));
+      const saved = readFileSync(store.file, 'utf8');
+      const before = engine.getSynproxyKnobs();
+      const n = calls.length;
+      const cases: [Partial<SysctlValues>, string, RegExp][] = [
+        [
+          { synproxy_init_mss: 1400, synproxy_wscale: 15 },
+          'EINVAL',
+          /^synproxy_wscale must be an integer from 0 to 14$/,
+        ],
+        [{ synproxy_sack: 0, synproxy_defer: 2 }, 'EINVAL', /^synproxy_defer must be 0 or 1$/],
+        [{ synproxy_synack_ttl: 0 }, 'EINVAL', /^synproxy_synack_ttl must be an integer from 1 to 255$/],
+        [
+          { synproxy_syn_retry: 2, synproxy_timestamp: 1 },
+          'UNSUPPORTED',
+          /^synproxy_timestamp=1 is not supported/,
+        ],
+      ];
+      for (const [values, code, re] of cases) {
+        await refused(cs.execute({ op: 'setSysctl', values }), code, re);
+        assert.deepEqual(engine.getSynproxyKnobs(), before, JSON.stringify(values));
+        assert.deepEqual(cs.model.sysctl, defaultSysctls());
+      }
+      assert.equal(calls.length, n, 'the engine was not asked');
+      assert.equal(readFileSync(store.file, 'utf8'), saved, 'nothing saved');
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('the engine refusing sysctls inside a batch undoes the requests before them', async () => {
+    const e = smallEngine();
+    // An engine that refuses what the model accepts (as a newer engine bound might).
+    const engine = new Proxy(e, {
+      get(target, prop, recv) {
+        if (prop === 'setSynproxyKnobs') {
+          return (k: Partial<SynproxyKnobs>) => {
+            if (k.initMss === 1000) throw new LvsError('EINVAL', 'engine says no');
+            target.setSynproxyKnobs(k);
+          };
+        }
+        const v = Reflect.get(target, prop, recv);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const cs = await base(new ControlService({ engine }));
+    await cs.execute({ op: 'setSysctl', values: { synproxy_wscale: 7 } });
+    const before = JSON.stringify(cs.model.toConfig());
+    const err = await refused(
+      cs.execute({
+        op: 'batch',
+        requests: [
+          { op: 'setSysctl', values: { synproxy_wscale: 2, synproxy_sack: 0 } },
+          { op: 'addService', svc: SVC2, opts: {} },
+          { op: 'setSysctl', values: { synproxy_init_mss: 1000 } },
+        ],
+      }),
+      'EINVAL',
+      /^engine says no$/,
+    );
+    assert.ok(err instanceof BatchError && err.index === 2);
+    assert.equal(JSON.stringify(cs.model.toConfig()), before);
+    assert.deepEqual(e.getSynproxyKnobs(), { ...defaultSynproxyKnobs(), wscale: 7 });
+    assert.equal(e.hasService(SVC2), false);
+  });
+
+  test('restore sets every sysctl: a configuration without any (an old state file) means the defaults', async () => {
+    const e = smallEngine();
+    const cs = new ControlService({ engine: e });
+    await cs.execute({ op: 'setSysctl', values: { synproxy_init_mss: 900, synproxy_defer: 1 } });
+    const old = { services: [], timeouts: { tcp: 900, tcpfin: 120, udp: 300 } } as unknown as Config;
+    await cs.restore(old);
+    assert.deepEqual(e.getSynproxyKnobs(), defaultSynproxyKnobs());
+    assert.deepEqual(cs.model.sysctl, defaultSysctls());
+    // A ControlService starts from what its engine has.
+    e.setSynproxyKnobs({ synRetry: 5 });
+    assert.equal(new ControlService({ engine: e }).model.sysctl.synproxy_syn_retry, 5);
+  });
+
+  test('counters: every engine counter by name, in the engine order', async () => {
+    const e = smallEngine();
+    const cs = new ControlService({ engine: e });
+    const batch = new PacketBatch(1);
+    batch.push(tcp4('198.51.100.2', 40000, VIP, 80, 'S', { seq: 1 }));
+    e.process(batch, 1000);
+    const counters = await cs.execute({ op: 'counters' });
+    assert.deepEqual(Object.keys(counters), COUNTER_NAMES);
+    assert.equal(counters.rx_pkts, 1);
+    assert.equal(counters.drop_pkts, 1);
+    assert.equal(counters.drop_not_local, 1, 'no service: the VIP is not ours');
+    for (const v of Object.values(counters)) assert.equal(typeof v, 'number');
   });
 });

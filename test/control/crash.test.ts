@@ -77,6 +77,7 @@ describe('kill -9 survival', () => {
       await c.request({ op: 'addDest', svc: SVC, dest: { addr: RS1, port: 80, weight: 3 } });
       await c.request({ op: 'addLaddr', svc: SVC, addr: LIP });
       await c.request({ op: 'setTimeouts', timeouts: { tcp: 600 } });
+      await c.request({ op: 'setSysctl', values: { synproxy_init_mss: 1400, synproxy_sack: 0 } });
       await c.request({
         op: 'batch',
         requests: [
@@ -114,6 +115,11 @@ describe('kill -9 survival', () => {
         ],
       );
       assert.deepEqual(await c.request({ op: 'getTimeouts' }), { tcp: 600, tcpfin: 120, udp: 300 });
+      // The sysctls too, read back from the engine.
+      assert.deepEqual(await c.request({ op: 'getSysctl', names: ['synproxy_init_mss', 'synproxy_sack'] }), {
+        synproxy_init_mss: 1400,
+        synproxy_sack: 0,
+      });
       assert.equal(statSync(socket).mode & 0o777, 0o600);
 
       // A second daemon on the same socket refuses and leaves everything alone.

@@ -6,6 +6,7 @@ import { LvsError } from '../../src/common/errors.js';
 import { type Config, configFromServiceInfos } from '../../src/control/config-model.js';
 import type { ControlEngine } from '../../src/control/control-service.js';
 import type { ServiceConfig } from '../../src/control/protocol.js';
+import { knobsToSysctls } from '../../src/control/sysctl.js';
 import type { EngineConfig } from '../../src/dataplane/config.js';
 import { Engine } from '../../src/dataplane/engine.js';
 
@@ -65,12 +66,12 @@ export function normalize(c: Config, setLike = false): Config {
       laddrs: setLike ? s.laddrs.slice().sort() : s.laddrs,
     }))
     .sort((a, b) => svcSortKey(a).localeCompare(svcSortKey(b)));
-  return { services, timeouts: c.timeouts };
+  return { services, timeouts: c.timeouts, sysctl: c.sysctl };
 }
 
 /** The configuration an engine holds. */
 export function engineConfig(e: ControlEngine): Config {
-  return configFromServiceInfos(e.listServices(), e.getTimeouts());
+  return configFromServiceInfos(e.listServices(), e.getTimeouts(), knobsToSysctls(e.getSynproxyKnobs()));
 }
 
 /** A fresh temporary directory, removed by the returned function. */

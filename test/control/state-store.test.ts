@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import type { Config } from '../../src/control/config-model.js';
 import { MemoryLog } from '../../src/control/log.js';
 import { STATE_VERSION, StateError, StateStore } from '../../src/control/state-store.js';
+import { defaultSysctls } from '../../src/control/sysctl.js';
 import { LIP, RS1, SVC, tempDir } from './helpers.js';
 
 const CONFIG: Config = {
@@ -19,6 +20,7 @@ const CONFIG: Config = {
     },
   ],
   timeouts: { tcp: 900, tcpfin: 120, udp: 300 },
+  sysctl: { ...defaultSysctls(), synproxy_init_mss: 1400, synproxy_sack: 0 },
 };
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -110,7 +112,49 @@ describe('StateStore', () => {
     });
   });
 
+  test('a version 1 file (before the sysctls) loads with the default sysctls; a partial set is filled in', async () => {
+    await withDir(async (dir) => {
+      const store = new StateStore(dir);
+      const { sysctl: _, ...v1 } = CONFIG;
+      writeFileSync(store.file, JSON.stringify({ format: 'lvsadm-state', version: 1, config: v1 }));
+      assert.deepEqual(await store.load(), { ...v1, sysctl: defaultSysctls() });
+      writeFileSync(
+        store.file,
+        JSON.stringify({
+          format: 'lvsadm-state',
+          version: 2,
+          config: { ...v1, sysctl: { synproxy_defer: 1 } },
+        }),
+      );
+      assert.deepEqual(await store.load(), { ...v1, sysctl: { ...defaultSysctls(), synproxy_defer: 1 } });
+      // Saving writes the current version with every sysctl.
+      await store.save((await store.load())!);
+      const content = JSON.parse(readFileSync(store.file, 'utf8'));
+      assert.equal(content.version, STATE_VERSION);
+      assert.equal(STATE_VERSION, 2);
+      assert.deepEqual(content.config.sysctl, { ...defaultSysctls(), synproxy_defer: 1 });
+    });
+  });
+
   const CORRUPT: { desc: string; text: string; re: RegExp }[] = [
+    {
+      desc: 'unknown sysctl',
+      text: JSON.stringify({
+        format: 'lvsadm-state',
+        version: 2,
+        config: { ...CONFIG, sysctl: { synproxy_bogus: 1 } },
+      }),
+      re: /config\.sysctl\.synproxy_bogus is not a known sysctl/,
+    },
+    {
+      desc: 'sysctl out of range',
+      text: JSON.stringify({
+        format: 'lvsadm-state',
+        version: 2,
+        config: { ...CONFIG, sysctl: { ...CONFIG.sysctl, synproxy_sack: 5 } },
+      }),
+      re: /inconsistent configuration: synproxy_sack must be 0 or 1/,
+    },
     { desc: 'truncated JSON', text: '{"format":"lvsadm-state","version":1,"con', re: /not valid JSON/ },
     { desc: 'empty file', text: '', re: /not valid JSON/ },
     { desc: 'not an object', text: '[1,2]', re: /not a JSON object/ },
@@ -166,7 +210,10 @@ describe('StateStore', () => {
         store.file,
         JSON.stringify({ format: 'lvsadm-state', version: STATE_VERSION + 1, config: {} }),
       );
-      await refusesToLoad(store, /format version 2, written by a newer lvsadm/);
+      await refusesToLoad(
+        store,
+        new RegExp(`format version ${STATE_VERSION + 1}, written by a newer lvsadm`),
+      );
       assert.deepEqual(readdirSync(dir), ['state.json']);
     });
   });

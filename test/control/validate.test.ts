@@ -226,6 +226,67 @@ const BAD: Bad[] = [
     field: 'req.requests[3].dest.port',
   },
   {
+    desc: 'setSysctl without values',
+    input: env({ op: 'setSysctl' }),
+    field: 'req.values must be an object',
+  },
+  { desc: 'setSysctl empty', input: env({ op: 'setSysctl', values: {} }), field: 'req.values must set' },
+  {
+    desc: 'setSysctl unknown name',
+    input: env({ op: 'setSysctl', values: { synproxy_sack: 1, synproxy_foo: 1 } }),
+    field: 'req.values.synproxy_foo is not a known sysctl',
+  },
+  {
+    desc: 'setSysctl full sysctl path (the CLI drops the prefix, the wire does not)',
+    input: env({ op: 'setSysctl', values: { 'net.ipv4.vs.synproxy_sack': 1 } }),
+    field: 'req.values.net.ipv4.vs.synproxy_sack is not a known sysctl',
+  },
+  {
+    desc: 'setSysctl boolean as true',
+    input: env({ op: 'setSysctl', values: { synproxy_sack: true } }),
+    field: 'req.values.synproxy_sack must be an integer',
+  },
+  {
+    desc: 'setSysctl fraction',
+    input: env({ op: 'setSysctl', values: { synproxy_init_mss: 1400.5 } }),
+    field: 'req.values.synproxy_init_mss must be an integer',
+  },
+  {
+    desc: 'setSysctl negative',
+    input: env({ op: 'setSysctl', values: { synproxy_wscale: -1 } }),
+    field: 'req.values.synproxy_wscale must be an integer',
+  },
+  {
+    desc: 'setSysctl string value',
+    input: env({ op: 'setSysctl', values: { synproxy_init_mss: '1400' } }),
+    field: 'req.values.synproxy_init_mss must be an integer',
+  },
+  {
+    desc: 'setSysctl extra field',
+    input: env({ op: 'setSysctl', values: { synproxy_sack: 1 }, apply: true }),
+    field: 'req.apply is not a known field',
+  },
+  {
+    desc: 'getSysctl names not an array',
+    input: env({ op: 'getSysctl', names: 'synproxy_sack' }),
+    field: 'req.names must be an array',
+  },
+  {
+    desc: 'getSysctl unknown name',
+    input: env({ op: 'getSysctl', names: ['synproxy_sack', 'nope'] }),
+    field: 'req.names[1] is not a known sysctl',
+  },
+  {
+    desc: 'bad sysctl in a batch',
+    input: env({ op: 'batch', requests: [{ op: 'flush' }, { op: 'setSysctl', values: { x: 1 } }] }),
+    field: 'req.requests[1].values.x',
+  },
+  {
+    desc: 'getSysctl in a batch',
+    input: env({ op: 'batch', requests: [{ op: 'getSysctl' }] }),
+    field: 'req.requests[0].op getSysctl is not a change',
+  },
+  {
     desc: 'batch too long',
     input: env({ op: 'batch', requests: new Array(MAX_BATCH_REQUESTS + 1).fill({ op: 'flush' }) }),
     field: `at most ${MAX_BATCH_REQUESTS}`,
@@ -283,6 +344,19 @@ describe('validateEnvelope', () => {
     { op: 'getTimeouts' },
     { op: 'dump' },
     { op: 'counters' },
+    { op: 'getSysctl' },
+    { op: 'getSysctl', names: [] },
+    { op: 'getSysctl', names: ['synproxy_skb_store_thresh', 'synproxy_init_mss'] },
+    { op: 'setSysctl', values: { synproxy_init_mss: 1400, synproxy_sack: 0 } },
+    // Ranges are the model's: the wire only wants known names and integers.
+    { op: 'setSysctl', values: { synproxy_timestamp: 1, synproxy_syn_retry: 99 } },
+    {
+      op: 'batch',
+      requests: [
+        { op: 'setTimeouts', timeouts: { tcp: 1 } },
+        { op: 'setSysctl', values: { synproxy_defer: 1 } },
+      ],
+    },
   ];
   for (const req of GOOD) {
     test(`accepts ${JSON.stringify(req).slice(0, 80)}`, () => {
@@ -343,5 +417,21 @@ describe('validateRequest and checkConfigShape', () => {
       /timeouts\.tcp/,
     );
     assert.throws(() => checkConfigShape({ ...good, services: {} }), /config\.services must be an array/);
+  });
+
+  test('checkConfigShape: sysctl may be absent (older state files) or partial; names known, integers', () => {
+    const good = { services: [], timeouts: { tcp: 900, tcpfin: 120, udp: 300 } };
+    checkConfigShape(good);
+    checkConfigShape({ ...good, sysctl: {} });
+    checkConfigShape({ ...good, sysctl: { synproxy_init_mss: 1400, synproxy_defer: 1 } });
+    assert.throws(
+      () => checkConfigShape({ ...good, sysctl: { synproxy_nope: 1 } }),
+      /config\.sysctl\.synproxy_nope is not a known sysctl/,
+    );
+    assert.throws(
+      () => checkConfigShape({ ...good, sysctl: { synproxy_sack: 'on' } }),
+      /config\.sysctl\.synproxy_sack must be an integer/,
+    );
+    assert.throws(() => checkConfigShape({ ...good, sysctl: [] }), /config\.sysctl must be an object/);
   });
 });
