@@ -12,8 +12,8 @@
 // included): that is how a batch is made all-or-nothing without copying the whole model.
 import { type Family, formatIp, parseIp } from '../common/addr.js';
 import { LvsError } from '../common/errors.js';
+import { checkDestValues, checkPort, checkServiceOptions, checkUint } from '../dataplane/config-checks.js';
 import { DEFAULT_TIMEOUTS_S, S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../dataplane/conn/tcp-states.js';
-import { getScheduler } from '../dataplane/sched/registry.js';
 import type {
   DestChange,
   DestSpec,
@@ -47,8 +47,6 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
 });
 
 // Same bounds as the engine.
-const MAX_WEIGHT = 65535;
-const MAX_PERSIST_S = 0x7fffffff / 1000;
 
 /** A change refused inside a batch: the refusal's code and words, and its position. */
 export class BatchError extends LvsError {
@@ -94,17 +92,6 @@ function parseAddr(text: string, what: string): Addr {
   if (!a) throw new LvsError('EINVAL', `invalid ${what} address ${JSON.stringify(text)}`);
   const canon = formatIp(a.family, a.words);
   return { family: a.family, text: canon, key: `${a.family}/${canon}` };
-}
-
-function checkPort(port: number, what: string): void {
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new LvsError('EINVAL', `invalid ${what} port ${port}`);
-}
-
-function checkUint(v: number | undefined, max: number, what: string): void {
-  if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > max)) {
-    throw new LvsError('EINVAL', `${what} must be an integer from 0 to ${max}`);
-  }
 }
 
 function svcKeyString(proto: string, a: Addr, port: number): string {
@@ -411,21 +398,7 @@ export class ConfigModel {
   }
 
   private checkOptions(family: Family, port: number, o: ServiceOptions, current?: ServiceOpts): void {
-    if (o.sched !== undefined && !getScheduler(o.sched)) {
-      throw new LvsError('SCHED_NOT_FOUND', `Scheduler not found: ${o.sched}`);
-    }
-    checkUint(o.schedFlags, 7, 'scheduler flags');
-    if (
-      o.persistTimeout !== undefined &&
-      (!Number.isFinite(o.persistTimeout) || o.persistTimeout < 0 || o.persistTimeout > MAX_PERSIST_S)
-    ) {
-      throw new LvsError('EINVAL', 'persistence timeout out of range');
-    }
-    if (o.persistPrefix !== undefined)
-      checkUint(o.persistPrefix, family === 4 ? 32 : 128, 'persistence netmask');
-    const persistent = (o.persistTimeout ?? current?.persistTimeout ?? 0) > 0;
-    if (port === 0 && !persistent)
-      throw new LvsError('EINVAL', 'Zero port specified for non-persistent service');
+    checkServiceOptions(family, port, o, current?.persistTimeout);
   }
 
   private addService(key: ServiceKey, opts: ServiceOptions, undo?: Undo[]): void {
@@ -515,15 +488,6 @@ export class ConfigModel {
     return -1;
   }
 
-  private checkDestValues(c: DestChange, cur?: DestConfig): void {
-    checkUint(c.weight, MAX_WEIGHT, 'weight');
-    checkUint(c.uThreshold, 0x7fffffff, 'upper threshold');
-    checkUint(c.lThreshold, 0x7fffffff, 'lower threshold');
-    const u = c.uThreshold ?? cur?.uThreshold ?? 0;
-    const l = c.lThreshold ?? cur?.lThreshold ?? 0;
-    if (u > 0 && l > u) throw new LvsError('EINVAL', 'lower threshold is above the upper threshold');
-  }
-
   private addDest(key: ServiceKey, spec: DestSpec, undo?: Undo[]): void {
     const e = this.find(key);
     const a = parseAddr(spec.addr, 'real server');
@@ -533,7 +497,7 @@ export class ConfigModel {
         'FAMILY_MISMATCH',
         'real server and virtual service must be of the same address family',
       );
-    this.checkDestValues(spec);
+    checkDestValues(spec);
     if (this.destPos(e, spec.addr, spec.port) >= 0) throw new LvsError('DEST_EXISTS');
     const d: DestConfig = {
       addr: a.text,
@@ -553,7 +517,7 @@ export class ConfigModel {
     const pos = this.destPos(e, addr, port);
     if (pos < 0) throw new LvsError('DEST_NOT_FOUND');
     const old = e.dests[pos]!;
-    this.checkDestValues(c, old);
+    checkDestValues(c, old);
     const d = { ...old };
     if (c.weight !== undefined) d.weight = c.weight;
     if (c.uThreshold !== undefined) d.uThreshold = c.uThreshold;
