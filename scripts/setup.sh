@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 # nginx start as a system service.
 if [[ $(id -u) -eq 0 ]]; then
   ./scripts/install-test-deps.sh </dev/null
+  # clang/bpftool/libbpf (eBPF TOA reader), kernel headers and qemu (TOA module load test)
+  ./scripts/install-toa-deps.sh </dev/null
 else
   echo "setup: not root, not installing test tools (end-to-end tests will be skipped)" >&2
 fi

@@ -111,7 +111,7 @@ function notBuiltYet(name: string): Subcommand {
 export const SUBCOMMAND_HANDLERS: Record<string, Subcommand> = {
   daemon: async (args, io) => (await import('../daemon/cli.js')).daemonMain(args, io),
   top: notBuiltYet('top'),
-  toa: notBuiltYet('toa'),
+  toa: async (args, io) => (await import('../toa/cli.js')).toaMain(args, io),
   completion: async (args, io) => {
     if (args.length === 1 && args[0] === 'bash') {
       io.stdout.write(bashCompletion());
