@@ -3,25 +3,15 @@
 // name (a leading `ipvsadm` or `lvsadm` word is skipped, as ipvsadm's config_stream does); words
 // split on blanks; `#` starts a comment; empty lines are skipped.
 import type { Request } from '../control/protocol.js';
+import { isMutating } from '../control/validate.js';
 import { CliError } from './cli-error.js';
 import { type Names, NO_NAMES } from './names.js';
 import { parseCommand } from './parse.js';
 
-/** Operations a restore file may contain: the ones that change the table. */
-const RESTORABLE = new Set<Request['op']>([
-  'addService',
-  'editService',
-  'delService',
-  'flush',
-  'addDest',
-  'editDest',
-  'delDest',
-  'addLaddr',
-  'delLaddr',
-  'zero',
-  'setTimeouts',
-  'setSysctl',
-]);
+/** Operations a restore file may contain: the ones that change the table (no nested batch). */
+function isRestorable(op: Request['op']): boolean {
+  return op !== 'batch' && isMutating(op);
+}
 
 /** Splits one line into words, dropping a comment. */
 export function lineWords(line: string): string[] {
@@ -58,7 +48,7 @@ export function parseRestore(text: string, names: Names = NO_NAMES): RestoreResu
       throw e;
     }
     const r = parsed.result;
-    if (r.kind !== 'request' || !RESTORABLE.has(r.request.op)) {
+    if (r.kind !== 'request' || !isRestorable(r.request.op)) {
       throw new CliError(`line ${lineNo}: the '${parsed.cmd.id}' command cannot be restored`);
     }
     requests.push(r.request);
