@@ -522,11 +522,6 @@ export class Synproxy {
   deferDrop(): number {
     return this.core.drop(D_SP_DEFER);
   }
-
-  /** Queue capacity left (listing). */
-  get queueFree(): number {
-    return this.qLen.length - this.qUsed;
-  }
 }
 
 /** Checksum difference of a 32-bit field at an odd offset from the header start: ov -> nv. */

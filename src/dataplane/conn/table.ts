@@ -192,9 +192,4 @@ export class ConnTable {
     }
     w[id * CONN_STRIDE + W_INNEXT] = 0;
   }
-
-  /** Bytes held by the table's arrays (for the memory figure and listings). */
-  get byteSize(): number {
-    return this.w.byteLength + this.inHead.byteLength + this.free.byteLength;
-  }
 }
