@@ -1,6 +1,6 @@
 // lvsadm daemon: the engine on a TUN device, driven through the control socket.
-// Start-up order matters: refuse if another daemon owns the socket (before touching anything of
-// the host), then host plumbing (cleans up after a crashed run, creates the TUN without IPv6
+// Start-up order matters: take the instance locks and refuse if another daemon owns the socket
+// (before touching anything of the host), then host plumbing (cleans up after a crashed run, creates the TUN without IPv6
 // chatter), then the control plane (restores the saved configuration, which brings routes and
 // proxy entries in step), then the packet pump and the clock.
 import { getRandomValues } from 'node:crypto';
@@ -16,6 +16,7 @@ import { HostPlumber } from '../host/plumber.js';
 import type { PacketIo } from '../io/pump.js';
 import { Pump } from '../io/pump.js';
 import { TunIo } from '../io/tun-io.js';
+import { InstanceLock } from './instance-lock.js';
 
 export interface DaemonOptions {
   socketPath: string;
@@ -40,7 +41,18 @@ export interface Daemon {
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const lock = InstanceLock.acquire(opts.stateDir, opts.socketPath);
+  try {
+    return await startLocked(opts, lock);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Daemon> {
   const log = opts.log;
+  // A daemon of an older version holds no lock: the socket still tells.
   if ((await probeSocket(opts.socketPath)) === 'live') {
     throw new Error(`another lvsadm daemon is running on ${opts.socketPath}`);
   }
@@ -143,6 +155,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       await syncing;
       await plumber.stop();
       tunIo.close();
+      lock.release();
       log.info('lvsadm daemon stopped; routes, proxy entries and sysctls restored');
       resolveDone();
     })();

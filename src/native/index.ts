@@ -83,6 +83,12 @@ export interface NativeAddon {
   poll(fd: number, callback: (err?: Error) => void): PollHandle;
   /** SO_PEERCRED of a connected unix socket. */
   getPeerCred(fd: number): PeerCred;
+  /**
+   * Takes an exclusive flock(2) on `fd` without waiting: true when taken (or already held through
+   * this open file), false when another open file holds it. Released when the fd closes or the
+   * process dies.
+   */
+  tryLock(fd: number): boolean;
 }
 
 export const ADDON_FILE = 'build/Release/lvsadm_native.node';

@@ -5,6 +5,7 @@
 //   writeBatch(fd, buf, offs, lens, verdicts, count, stats?)              -> packets written
 //   poll(fd, callback)                           -> { stop() } (uv_poll_t, UV_READABLE)
 //   close(fd), setNonBlocking(fd, on), getPeerCred(fd) -> { pid, uid, gid }
+//   tryLock(fd)                                  -> true, or false if another process holds it
 //
 // The packet calls work on the memory of the caller's typed arrays (no copies, no allocation
 // per packet) and never throw for a packet: failures are added to the optional `stats`
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -613,6 +615,29 @@ static napi_value get_peer_cred(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// tryLock: an exclusive flock(2) on an open file, without waiting. The kernel drops it when the
+// process dies however it dies (kill -9 included), which a pid file alone cannot promise.
+
+static napi_value try_lock(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || !arg_nonneg(env, argv[0], "fd", &fd)) return NULL;
+  int r;
+  do {
+    r = flock(fd, LOCK_EX | LOCK_NB);
+  } while (r < 0 && errno == EINTR);
+  napi_value out;
+  if (r < 0 && errno != EWOULDBLOCK) {
+    throw_errno(env, "flock", "flock", errno, NULL);
+    return NULL;
+  }
+  CHECK(napi_get_boolean(env, r == 0, &out));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
@@ -623,6 +648,7 @@ NAPI_MODULE_INIT() {
       {"writeBatch", NULL, write_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"poll", NULL, tun_poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getPeerCred", NULL, get_peer_cred, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tryLock", NULL, try_lock, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {
     return NULL;

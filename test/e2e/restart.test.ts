@@ -6,6 +6,7 @@
 // Root only (skipped with the reason otherwise).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   ensureBuilt,
@@ -183,6 +184,23 @@ describe('e2e: kill -9, restart with the same state dir, SIGTERM', {
   test('after a restart, new connections avoid the (LIP, lport) -> RS tuples of the run before', () => {
     const reused = [...tuplesAfterRestart].filter((t) => tuplesBeforeKill.has(t));
     assert.deepEqual(reused, [], `RS-side tuples reused from the previous run: ${reused.length}`);
+  });
+
+  test('a second daemon on the same state dir or socket is refused and changes nothing', async () => {
+    const pid = net.daemonPid;
+    const before = { routes: await routes(), proxies: await proxies() };
+    const sameState = await net.secondDaemon(join(net.tmp, 'other.sock'), net.stateDir, 'lvsx0');
+    assert.equal(sameState.code, 1, sameState.stderr);
+    assert.match(sameState.stderr, /another lvsadm daemon \(pid \d+\) is running with the state dir/);
+    const sameSocket = await net.secondDaemon(net.socket, join(net.tmp, 'other-state'), 'lvsx1');
+    assert.equal(sameSocket.code, 1, sameSocket.stderr);
+    assert.match(sameSocket.stderr, /another lvsadm daemon \(pid \d+\) is running with the control socket/);
+    assert.equal(net.daemonPid, pid);
+    assert.deepEqual({ routes: await routes(), proxies: await proxies() }, before);
+    assert.equal(await net.lvsadmOk('-S', '-n'), saved);
+    const links = await net.exec(net.lb, 'ip', '-o', 'link', 'show');
+    assert.doesNotMatch(links, /lvsx[01]/, 'the refused daemons made no TUN');
+    await trafficFlows();
   });
 
   test('SIGTERM: exit 0, no routes, no proxy entries, every sysctl as before the first start', async () => {

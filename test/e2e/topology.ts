@@ -550,6 +550,19 @@ export class Topology {
     }
   }
 
+  /**
+   * Runs another `lvsadm daemon` in lb to its end (a refused start ends at once), e.g. to check
+   * that it will not share this daemon's state dir or socket.
+   */
+  secondDaemon(socket: string, stateDir: string, tun: string): Promise<RunResult> {
+    return this.run(
+      this.lb,
+      NODE,
+      [LVSADM, 'daemon', '--socket', socket, '--state-dir', stateDir, '--tun', tun],
+      15_000,
+    );
+  }
+
   get daemonPid(): number {
     return this.daemon?.pid ?? -1;
   }
