@@ -16,6 +16,8 @@ const USAGE = `usage: lvsadm daemon [options]
   --queues N            TUN queues (default 1)
   --conn-capacity N     most connections (default 1048576)
   --tick-ms N           engine clock tick in ms (default 100)
+  --host-check-s N      how often routes and proxy entries are checked and repaired, e.g. after
+                        a link went down and took its proxy entries along (default 5; 0 = never)
   -h, --help            this text
 Runs in the foreground until SIGINT or SIGTERM, then removes its routes and proxy entries and
 restores the sysctls it changed. The configuration is changed with ipvsadm-style commands
@@ -36,6 +38,7 @@ export async function daemonMain(args: string[], io: SubcommandIo): Promise<numb
   let queues = 1;
   let connCapacity = 1 << 20;
   let tickMs = 100;
+  let hostCheckS = 5;
   try {
     for (let i = 0; i < args.length; i++) {
       const a = args[i]!;
@@ -73,6 +76,9 @@ export async function daemonMain(args: string[], io: SubcommandIo): Promise<numb
         case '--tick-ms':
           tickMs = intArg('--tick-ms', val(), 10, 1000);
           break;
+        case '--host-check-s':
+          hostCheckS = intArg('--host-check-s', val(), 0, 3600);
+          break;
         default:
           throw new Error(`unknown option ${a}`);
       }
@@ -90,6 +96,7 @@ export async function daemonMain(args: string[], io: SubcommandIo): Promise<numb
       queues,
       connCapacity,
       tickMs,
+      hostCheckMs: hostCheckS * 1000,
       cookieRotateMs: 5 * 60_000,
       version: packageVersion(),
       log: stderrLog,

@@ -27,6 +27,11 @@ export interface DaemonOptions {
   connCapacity: number;
   /** Engine clock tick: expiry and rate estimation (ms). */
   tickMs: number;
+  /**
+   * How often the host plumbing is brought in step again (ms, 0 = never): a link that goes down
+   * takes the proxy entries on it along, and someone may delete a route or entry by hand.
+   */
+  hostCheckMs: number;
   /** SYN cookie secret rotation period (ms). */
   cookieRotateMs: number;
   version: string;
@@ -71,21 +76,31 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
 
   // Routes and proxy entries follow the configured VIPs and LIPs; changes are applied one at a
   // time, and only the latest wanted state matters when several queue up.
+  // A failure that repeats on every periodic check is logged once, until it changes.
+  let current: { vips: string[]; lips: string[] } = { vips: [], lips: [] };
   let wanted: { vips: string[]; lips: string[] } | null = null;
   let syncing: Promise<void> = Promise.resolve();
-  const syncHost = (model: ConfigModel): Promise<void> => {
-    wanted = { vips: model.vips(), lips: model.lips() };
+  let lastError = '';
+  const syncWanted = (): Promise<void> => {
     syncing = syncing.then(async () => {
       const w = wanted;
       if (!w) return;
       wanted = null;
       try {
         await plumber.sync(w);
+        lastError = '';
       } catch (e) {
-        log.error(`host sync: ${(e as Error).message}`);
+        const msg = (e as Error).message;
+        if (msg !== lastError) log.error(`host sync: ${msg}`);
+        lastError = msg;
       }
     });
     return syncing;
+  };
+  const syncHost = (model: ConfigModel): Promise<void> => {
+    current = { vips: model.vips(), lips: model.lips() };
+    wanted = current;
+    return syncWanted();
   };
 
   let control: ControlPlane;
@@ -133,6 +148,13 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
     engine.tick(clock());
     flushTxq();
   }, opts.tickMs);
+  const hostChecker =
+    opts.hostCheckMs > 0
+      ? setInterval(() => {
+          wanted ??= current;
+          void syncWanted();
+        }, opts.hostCheckMs)
+      : null;
   const rotator = setInterval(
     () => engine.rotateCookieSecret(getRandomValues(new Uint32Array(4))),
     opts.cookieRotateMs,
@@ -150,6 +172,7 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
     stopping ??= (async () => {
       clearInterval(ticker);
       clearInterval(rotator);
+      if (hostChecker) clearInterval(hostChecker);
       pump.stop();
       await control.close();
       await syncing;

@@ -203,6 +203,30 @@ describe('e2e: kill -9, restart with the same state dir, SIGTERM', {
     await trafficFlows();
   });
 
+  test('routes and proxy entries lost to a link flap or a hand are put back by the periodic check', async () => {
+    // br0 going down flushes the proxy entries on it; a route deleted by hand stops a VIP.
+    // (IPv6 addresses would go with the link too, unless kept: keep them for the flap.)
+    const keep = 'net.ipv6.conf.br0.keep_addr_on_down';
+    const keepWas = (await net.exec(net.lb, 'sysctl', '-n', keep)).trim();
+    await net.exec(net.lb, 'sysctl', '-qw', `${keep}=1`);
+    await net.exec(net.lb, 'ip', 'route', 'del', '203.0.113.11', 'dev', net.tun, 'proto', '250');
+    await net.exec(net.lb, 'ip', 'link', 'set', 'br0', 'down');
+    await net.exec(net.lb, 'ip', 'link', 'set', 'br0', 'up');
+    await net.exec(net.lb, 'sysctl', '-qw', `${keep}=${keepWas}`);
+    const lost = { routes: await routes(), proxies: await proxies() };
+    assert.notDeepEqual(lost, { routes: expectRoutes, proxies: expectProxies }, 'something was lost');
+    // The daemon checks every 5 s (--host-check-s); allow several rounds on a loaded machine.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const now = { routes: await routes(), proxies: await proxies() };
+      if (JSON.stringify(now) === JSON.stringify({ routes: expectRoutes, proxies: expectProxies })) break;
+      if (Date.now() > deadline) assert.fail(`not repaired: ${JSON.stringify(now)}\n${net.daemonLogText()}`);
+      await sleep(200);
+    }
+    assert.match(net.daemonLogText(), /sync: .*\+route 203\.0\.113\.11\/32/);
+    await trafficFlows();
+  });
+
   test('SIGTERM: exit 0, no routes, no proxy entries, every sysctl as before the first start', async () => {
     const r = await net.killDaemon('SIGTERM');
     assert.equal(r.code, 0, net.daemonLogText());
