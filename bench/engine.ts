@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { PacketBatch, VERDICT_TX } from '../src/dataplane/batch.js';
+import type { EngineConfig } from '../src/dataplane/config.js';
 import { Engine } from '../src/dataplane/engine.js';
 import { checksum } from '../src/dataplane/packet/checksum.js';
 import { rd16, rd32, wr16, wr32 } from '../src/dataplane/packet/ipv4.js';
@@ -48,8 +49,13 @@ function ipv4Tcp(
   wr16(buf, t + 14, 65535);
 }
 
-function makeEngine(capacity: number, dests: number, lips: number): Engine {
-  const e = new Engine({ connCapacity: capacity, seed: 12345, maxLaddrs: Math.max(lips, 4) }, 0);
+function makeEngine(
+  capacity: number,
+  dests: number,
+  lips: number,
+  extra: Partial<EngineConfig> = {},
+): Engine {
+  const e = new Engine({ connCapacity: capacity, seed: 12345, maxLaddrs: Math.max(lips, 4), ...extra }, 0);
   const svc = { proto: 'tcp' as const, addr: '203.0.113.10', port: 80 };
   e.addService(svc, { sched: 'wlc' });
   for (let i = 0; i < dests; i++)
@@ -87,42 +93,119 @@ function time(fn: () => void): number {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-function benchForwarding(flows: number, rounds: number) {
-  const e = makeEngine(flows * 2, 8, 4);
-  const batch = new PacketBatch(BATCH, STRIDE, 0);
-  // Handshake every flow: SYN in, SYN-ACK out, ACK in.
+/** In and out packets of every flow, built from the connection table once flows are up. */
+interface FlowPools {
+  /** Two variants per direction (seq/ack one segment apart), alternated by round. */
+  mixed: [Uint8Array, Uint8Array];
+  n: number;
+}
+
+/** Plain FULLNAT: SYN in, SYN-ACK out; then in = client data, out = RS ack. */
+function establishFullnat(e: Engine, flows: number, batch: PacketBatch): FlowPools {
   const hs = new Uint8Array(flows * STRIDE);
   for (let i = 0; i < flows; i++) {
     const [c, p] = clientOf(i);
     ipv4Tcp(hs, i * STRIDE, c, p, VIP, 80, 0x02, 1000, 0, 0);
   }
   if (run(e, batch, hs, flows, 1) !== flows) throw new Error('SYNs not forwarded');
-  // Build both directions from the connection table.
-  const inPool = new Uint8Array(flows * STRIDE);
-  const outPool = new Uint8Array(flows * STRIDE);
-  let k = 0;
-  for (const c of e.connections()) {
-    const src = Number(c.caddr.split('.').reduce((a, b) => a * 256 + Number(b), 0));
-    const l = c.laddr.split('.').reduce((a, b) => a * 256 + Number(b), 0);
-    const d = c.daddr.split('.').reduce((a, b) => a * 256 + Number(b), 0);
-    // The client acks data the RS already sent (ack past the RS's first byte), as in a flow in
-    // its stride: TOA, which rides only on segments acking the RS's first data byte, is behind it.
-    ipv4Tcp(inPool, k * STRIDE, src, c.cport, VIP, 80, 0x18, 1001, 6001, PAYLOAD);
-    ipv4Tcp(outPool, k * STRIDE, d, c.dport, l, c.lport, 0x10, 5001, 1001 + PAYLOAD, 0);
-    k++;
-  }
-  // SYN-ACK out and ACK in to reach ESTABLISHED.
+  const conns = [...e.connections()];
   const synack = new Uint8Array(flows * STRIDE);
-  for (let i = 0; i < flows; i++) {
-    synack.set(outPool.subarray(i * STRIDE, i * STRIDE + 40), i * STRIDE);
-    synack[i * STRIDE + 33] = 0x12;
-    wr16(synack, i * STRIDE + 2, 40);
-    synack[i * STRIDE + 10] = 0;
-    synack[i * STRIDE + 11] = 0;
-    wr16(synack, i * STRIDE + 10, checksum(synack, i * STRIDE, 20, 0));
-  }
+  conns.forEach((c, k) => {
+    ipv4Tcp(synack, k * STRIDE, ip4(c.daddr), c.dport, ip4(c.laddr), c.lport, 0x12, 5000, 1001, 0);
+  });
   if (run(e, batch, synack, flows, 2) !== flows) throw new Error('SYN-ACKs not forwarded');
-  // Traffic: shuffled flows, in and out interleaved.
+  // The client acks data the RS already sent (ack past the RS's first byte), as in a flow in
+  // its stride: TOA, which rides only on segments acking the RS's first data byte, is behind it.
+  return interleave(flows, (v, k, inPool, outPool) => {
+    const c = conns[k]!;
+    const step = v * PAYLOAD;
+    ipv4Tcp(inPool, k * STRIDE, ip4(c.caddr), c.cport, VIP, 80, 0x18, 1001 + step, 6001, PAYLOAD);
+    ipv4Tcp(
+      outPool,
+      k * STRIDE,
+      ip4(c.daddr),
+      c.dport,
+      ip4(c.laddr),
+      c.lport,
+      0x10,
+      5001,
+      1001 + PAYLOAD + step,
+      0,
+    );
+  });
+}
+
+/**
+ * SYNPROXY: SYN -> cookie SYN-ACK, cookie ACK -> SYN to the RS, RS SYN-ACK -> ACK to the RS;
+ * then in = client data (acks in the cookie's space), out = RS ack (seq shifted by the LB).
+ */
+function establishSynproxy(e: Engine, flows: number, batch: PacketBatch): FlowPools {
+  const cookie = new Map<string, number>();
+  for (let start = 0; start < flows; start += BATCH) {
+    const cnt = Math.min(BATCH, flows - start);
+    fillBatch(batch, cnt, (i, o) => {
+      const [c, p] = clientOf(start + i);
+      ipv4Tcp(batch.buf, o, c, p, VIP, 80, 0x02, 1000, 0, 0);
+    });
+    e.process(batch, 1);
+    for (let i = 0; i < cnt; i++) {
+      const [c, p] = clientOf(start + i);
+      cookie.set(`${c}:${p}`, rd32(batch.buf, batch.off[i]! + 24));
+    }
+  }
+  const acks = new Uint8Array(flows * STRIDE);
+  for (let i = 0; i < flows; i++) {
+    const [c, p] = clientOf(i);
+    ipv4Tcp(acks, i * STRIDE, c, p, VIP, 80, 0x10, 1001, (cookie.get(`${c}:${p}`)! + 1) >>> 0, 0);
+  }
+  if (run(e, batch, acks, flows, 1) !== flows) throw new Error('cookie ACKs not turned into SYNs');
+  const conns = [...e.connections()];
+  const synack = new Uint8Array(flows * STRIDE);
+  conns.forEach((c, k) => {
+    ipv4Tcp(synack, k * STRIDE, ip4(c.daddr), c.dport, ip4(c.laddr), c.lport, 0x12, 5000, 1001, 0);
+  });
+  if (run(e, batch, synack, flows, 2) !== flows) throw new Error('RS SYN-ACKs not answered');
+  // RS sequence 5001 is cookie + 1 for the client; it acks 1000 bytes of RS data.
+  return interleave(flows, (v, k, inPool, outPool) => {
+    const c = conns[k]!;
+    const ck = cookie.get(`${ip4(c.caddr)}:${c.cport}`)!;
+    const step = v * PAYLOAD;
+    ipv4Tcp(
+      inPool,
+      k * STRIDE,
+      ip4(c.caddr),
+      c.cport,
+      VIP,
+      80,
+      0x18,
+      1001 + step,
+      (ck + 1001) >>> 0,
+      PAYLOAD,
+    );
+    ipv4Tcp(
+      outPool,
+      k * STRIDE,
+      ip4(c.daddr),
+      c.dport,
+      ip4(c.laddr),
+      c.lport,
+      0x10,
+      5001,
+      1001 + PAYLOAD + step,
+      0,
+    );
+  });
+}
+
+function ip4(a: string): number {
+  return a.split('.').reduce((x, b) => x * 256 + Number(b), 0);
+}
+
+/** Shuffled flows, in and out interleaved, in two variants built by `make(variant, flow, ...)`. */
+function interleave(
+  flows: number,
+  make: (variant: number, k: number, inPool: Uint8Array, outPool: Uint8Array) => void,
+): FlowPools {
   const order = new Uint32Array(flows);
   for (let i = 0; i < flows; i++) order[i] = i;
   let seed = 1;
@@ -133,15 +216,37 @@ function benchForwarding(flows: number, rounds: number) {
     order[i] = order[j]!;
     order[j] = t;
   }
-  const mixed = new Uint8Array(flows * 2 * STRIDE);
-  for (let i = 0; i < flows; i++) {
-    const f = order[i]!;
-    mixed.set(inPool.subarray(f * STRIDE, (f + 1) * STRIDE), 2 * i * STRIDE);
-    mixed.set(outPool.subarray(f * STRIDE, (f + 1) * STRIDE), (2 * i + 1) * STRIDE);
+  const mixed: Uint8Array[] = [];
+  for (let v = 0; v < 2; v++) {
+    const inPool = new Uint8Array(flows * STRIDE);
+    const outPool = new Uint8Array(flows * STRIDE);
+    for (let k = 0; k < flows; k++) make(v, k, inPool, outPool);
+    const m = new Uint8Array(flows * 2 * STRIDE);
+    for (let i = 0; i < flows; i++) {
+      const f = order[i]!;
+      m.set(inPool.subarray(f * STRIDE, (f + 1) * STRIDE), 2 * i * STRIDE);
+      m.set(outPool.subarray(f * STRIDE, (f + 1) * STRIDE), (2 * i + 1) * STRIDE);
+    }
+    mixed.push(m);
   }
-  const n = flows * 2;
-  // Warm up, then measure. Rewrites happen in the batch copy, so the pool stays reusable.
-  run(e, batch, mixed, n, 3);
+  return { mixed: mixed as [Uint8Array, Uint8Array], n: flows * 2 };
+}
+
+/**
+ * Established flows, both directions, `rounds` passes over every flow per trial. Consecutive
+ * rounds alternate the two pool variants, so a flow's segments change from round to round as
+ * in real traffic (SYNPROXY's ACK-storm guard drops identical RS segments in a row).
+ */
+function benchForwarding(flows: number, rounds: number, mode: 'fullnat' | 'synproxy' | 'slow') {
+  const e = makeEngine(flows * 2, 8, 4, mode === 'slow' ? { fastPath: false } : {});
+  if (mode === 'synproxy')
+    e.editService({ proto: 'tcp', addr: '203.0.113.10', port: 80 }, { synproxy: true });
+  const batch = new PacketBatch(BATCH, STRIDE, 0);
+  const { mixed, n } =
+    mode === 'synproxy' ? establishSynproxy(e, flows, batch) : establishFullnat(e, flows, batch);
+  // Warm up, then measure. Rewrites happen in the batch copy, so the pools stay reusable.
+  run(e, batch, mixed[0], n, 3);
+  run(e, batch, mixed[1], n, 3);
   if (e.listServices()[0]!.dests.reduce((a, d) => a + d.activeConns, 0) !== flows)
     throw new Error('flows not established');
   // Several trials: this machine is a shared VM whose speed wanders; the best trial is what the
@@ -157,13 +262,13 @@ function benchForwarding(flows: number, rounds: number) {
   for (let t = 0; t < TRIALS; t++) {
     let tx = 0;
     const secs = time(() => {
-      for (let r = 0; r < rounds; r++) tx += run(e, batch, mixed, n, 4 + r);
+      for (let r = 0; r < rounds; r++) tx += run(e, batch, mixed[r & 1]!, n, 4 + r);
     });
-    if (tx !== n * rounds) throw new Error(`forwarded ${tx} of ${n * rounds}`);
+    if (tx !== n * rounds) throw new Error(`${mode}: forwarded ${tx} of ${n * rounds}`);
     rates.push((n * rounds) / secs / 1e6);
   }
   const copySecs = time(() => {
-    for (let r = 0; r < rounds; r++) run(null, batch, mixed, n, 0);
+    for (let r = 0; r < rounds; r++) run(null, batch, mixed[r & 1]!, n, 0);
   });
   obs.disconnect();
   rates.sort((a, b) => a - b);
@@ -331,7 +436,9 @@ const child = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.m
 });
 if (child.status !== 0) throw new Error(`memory run failed: ${child.stderr}`);
 const mem = JSON.parse(child.stdout.trim().split('\n').pop()!) as ReturnType<typeof benchMemory>;
-const fwd = benchForwarding(FLOWS, ROUNDS);
+const fwd = benchForwarding(FLOWS, ROUNDS, 'fullnat');
+const slow = benchForwarding(FLOWS, ROUNDS, 'slow');
+const spFwd = benchForwarding(FLOWS, ROUNDS, 'synproxy');
 const nc = benchNewConns(NEW);
 const SP = Number(process.env.BENCH_SYNPROXY ?? 300000);
 const sa = benchSynacks(SP);
@@ -343,8 +450,22 @@ const rows: [string, string, string][] = [
     fwd.mpps.toFixed(2),
     `best of ${TRIALS}, median ${fwd.median.toFixed(2)}; ${FLOWS} flows, batch ${BATCH}`,
   ],
+  [
+    'fwd_full_path_mpps (same, fast path off)',
+    slow.mpps.toFixed(2),
+    `best of ${TRIALS}, median ${slow.median.toFixed(2)}; what the fast path saves`,
+  ],
+  [
+    'fwd_synproxy_mpps (same, SYNPROXY flows)',
+    spFwd.mpps.toFixed(2),
+    `best of ${TRIALS}, median ${spFwd.median.toFixed(2)}; seq/ack shifted both ways`,
+  ],
   ['copy_only_mpps (harness alone)', fwd.copyMpps.toFixed(2), 'batch copy without the engine'],
-  ['gc_during_fwd', String(fwd.gcs), `garbage collections while ${fwd.packets} packets were forwarded`],
+  [
+    'gc_during_fwd',
+    String(fwd.gcs + slow.gcs + spFwd.gcs),
+    `garbage collections while ${fwd.packets + slow.packets + spFwd.packets} packets were forwarded`,
+  ],
   [
     'new_conns_per_s (SYN -> sched -> lport -> out)',
     Math.round(nc.perSec).toString(),
@@ -370,8 +491,11 @@ console.log(
   JSON.stringify({
     fwd_mpps: Number(fwd.mpps.toFixed(3)),
     fwd_mpps_median: Number(fwd.median.toFixed(3)),
+    fwd_full_path_mpps: Number(slow.mpps.toFixed(3)),
+    fwd_synproxy_mpps: Number(spFwd.mpps.toFixed(3)),
+    fwd_synproxy_mpps_median: Number(spFwd.median.toFixed(3)),
     copy_only_mpps: Number(fwd.copyMpps.toFixed(3)),
-    gc_during_fwd: fwd.gcs,
+    gc_during_fwd: fwd.gcs + slow.gcs + spFwd.gcs,
     new_conns_per_s: Math.round(nc.perSec),
     new_conns_per_s_median: Math.round(nc.median),
     bytes_per_conn: Number(mem.bytesPerConn.toFixed(1)),
