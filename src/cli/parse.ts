@@ -216,8 +216,8 @@ function sysctlByName(name: string): SysctlSpec & { name: SysctlName } {
 
 /**
  * --sysctl operands: none (show all), names (show those), or name=value words (set them, all in one
- * request). Names and value syntax and ranges are checked here; the daemon checks again and may
- * refuse a value it cannot honour (synproxy_timestamp=1).
+ * request). Names and value syntax and ranges are checked here; the daemon checks again (and an
+ * older daemon may refuse a value it cannot honour).
  */
 export function parseSysctlOperands(words: readonly string[]): Request {
   if (words.length === 0) return { op: 'getSysctl' };

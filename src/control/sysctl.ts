@@ -13,8 +13,6 @@ export interface SysctlSpec {
   readonly kind: 'bool' | 'int';
   readonly min: number;
   readonly max: number;
-  /** Why a value other than 0 is refused (UNSUPPORTED), when it is. */
-  readonly refuseNonZero?: string;
   /** One line for the man page. */
   readonly help: string;
 }
@@ -51,8 +49,7 @@ const SPECS = [
     kind: 'bool',
     min: 0,
     max: 1,
-    refuseNonZero: 'it needs TSval translation, which lvsadm does not do yet',
-    help: 'offer TCP timestamps; 1 is refused, as TSval translation is not implemented',
+    help: "offer TCP timestamps to clients that send them; TSval and TSecr are then translated between the load balancer's clock and the real server's (a real server answering without them is counted as synproxy_rs_no_ts)",
   },
   {
     name: 'synproxy_synack_ttl',
@@ -150,9 +147,6 @@ export function sysctlRefusal(name: string, value: unknown): LvsError | undefine
       'EINVAL',
       s.kind === 'bool' ? `${name} must be 0 or 1` : `${name} must be an integer from ${s.min} to ${s.max}`,
     );
-  }
-  if (s.refuseNonZero !== undefined && value !== 0) {
-    return new LvsError('UNSUPPORTED', `${name}=${value} is not supported: ${s.refuseNonZero}`);
   }
   return undefined;
 }

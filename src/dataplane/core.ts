@@ -27,6 +27,7 @@ import {
   W_INNEXT,
   W_LADDR,
   W_LDPORT,
+  W_SP_A,
   W_SVC,
   W_TOA_SEQ,
 } from './conn/table.js';
@@ -309,9 +310,10 @@ export class EngineCore {
     const l4 = off + 20;
     let flags = 0;
     let udp = false;
+    let thl = 0;
     if (proto === PROTO_TCP) {
       if (tot < 40) return -1;
-      const thl = (dv.getUint8(l4 + 12) >>> 4) << 2;
+      thl = (dv.getUint8(l4 + 12) >>> 4) << 2;
       if (thl < 20 || thl > tot - 20) return -1;
       flags = dv.getUint8(l4 + 13);
       // SYN and RST may create, reuse or end connections: the full path decides.
@@ -371,12 +373,35 @@ export class EngineCore {
 
     const o = id * CONN_STRIDE;
     const fw = w[o + W_FLAGS]!;
-    if ((fw & (CONN_F_TOA_SEQ | CONN_F_SYNPROXY)) !== 0) return -1;
+    if ((fw & (CONN_F_TOA_SEQ | CONN_F_SP_WAIT)) !== 0) return -1;
+    // SYNPROXY flows shift seq/ack here too; segments with options (SACK edges to shift,
+    // timestamps to translate) take the full path.
+    const spFlow = (fw & CONN_F_SYNPROXY) !== 0;
+    if (spFlow && thl !== 20) return -1;
     const st = (fw >>> 16) & 0xff;
     if (!udp && TCP_FLAGS_NEXT[(dir * 32 + (flags & 0x17)) * S_LAST + st] !== st) return -1;
+    // A client ACK on a closing SYNPROXY flow may carry a new cookie (conn reuse): full path.
+    if (spFlow && dir === DIR_IN && (st === S_CLOSE || st === S_TIME_WAIT)) return -1;
     const fi = id * F64_STRIDE + F_EXPIRES;
     const exp = this.now + this.timeoutMs[st]!;
     if (exp < ct.f64[fi]!) return -1; // a lowered timeout: track() re-files it
+    // Past the last way back to the full path: the ACK-storm guard may drop (and count) now.
+    let seqDiff = 0;
+    if (spFlow) {
+      const delta = w[o + W_SP_A]!;
+      if (dir === DIR_OUT) {
+        const seq = dv.getUint32(l4 + 4);
+        if (this.sp.ackStorm(id, seq, dv.getUint32(l4 + 8), flags)) return VERDICT_DROP;
+        const ns = (seq + delta) >>> 0;
+        dv.setUint32(l4 + 4, ns);
+        seqDiff = (~seq >>> 16) + (~seq & 0xffff) + (ns >>> 16) + (ns & 0xffff);
+      } else if ((flags & TH_ACK) !== 0) {
+        const ack = dv.getUint32(l4 + 8);
+        const na = (ack - delta) >>> 0;
+        dv.setUint32(l4 + 8, na);
+        seqDiff = (~ack >>> 16) + (~ack & 0xffff) + (na >>> 16) + (na & 0xffff);
+      }
+    }
     ct.f64[fi] = exp;
 
     // Rewrite: in = (LIP:lport -> RS:rport), out = (VIP:vport -> CIP:cport).
@@ -410,7 +435,7 @@ export class EngineCore {
     dv.setUint32(off + 16, ndst);
     dv.setUint16(l4, nsport);
     dv.setUint16(l4 + 2, ndport);
-    const l4Diff = addrDiff + (sport ^ 0xffff) + (dport ^ 0xffff) + nsport + ndport;
+    const l4Diff = addrDiff + (sport ^ 0xffff) + (dport ^ 0xffff) + nsport + ndport + seqDiff;
     const co = udp ? l4 + 6 : l4 + 16;
     const oc = dv.getUint16(co);
     if (!(udp && oc === 0)) {

@@ -56,7 +56,9 @@ export const D_SP_DEFER = 44;
 export const E_SP_REUSED = 45;
 export const D_TXQ_FULL = 46;
 export const D_SP_WAIT = 47;
-export const C_COUNT = 48;
+/** The RS answered a SYN with timestamps without them: that connection's TSvals stay as they are. */
+export const E_SP_RS_NO_TS = 48;
+export const C_COUNT = 49;
 
 export const COUNTER_NAMES: readonly string[] = [
   'rx_pkts',
@@ -107,4 +109,5 @@ export const COUNTER_NAMES: readonly string[] = [
   'synproxy_conn_reused',
   'drop_txq_full',
   'synproxy_drop_while_waiting',
+  'synproxy_rs_no_ts',
 ];

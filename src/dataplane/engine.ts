@@ -454,13 +454,7 @@ export class Engine extends EngineCore {
     for (const b of ['sack', 'timestamp', 'defer'] as const) {
       if (typeof next[b] !== 'boolean') throw new LvsError('EINVAL', `synproxy ${b} must be on or off`);
     }
-    if (next.timestamp) {
-      throw new LvsError(
-        'UNSUPPORTED',
-        'synproxy timestamp needs TSval translation, which lvsadm does not do yet',
-      );
-    }
-    this.sp.knobs = next;
+    this.sp.setKnobs(next);
   }
 
   getSynproxyKnobs(): SynproxyKnobs {

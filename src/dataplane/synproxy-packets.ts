@@ -84,6 +84,22 @@ export class OptWriter {
     return this;
   }
 
+  /** NOP NOP TS: the layout Linux uses and findTs() checks first. */
+  ts(val: number, ecr: number): this {
+    const b = this.bytes;
+    const n = this.len;
+    b[n] = TCPOPT_NOP;
+    b[n + 1] = TCPOPT_NOP;
+    b[n + 2] = TCPOPT_TIMESTAMP;
+    b[n + 3] = 10;
+    for (let k = 0; k < 4; k++) {
+      b[n + 4 + k] = (val >>> (24 - 8 * k)) & 0xff;
+      b[n + 8 + k] = (ecr >>> (24 - 8 * k)) & 0xff;
+    }
+    this.len = n + 12;
+    return this;
+  }
+
   /** Raw option bytes (e.g. TOA). */
   raw(kind: number, data: Uint8Array, dlen: number): this {
     this.bytes[this.len++] = kind;

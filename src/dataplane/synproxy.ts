@@ -3,9 +3,11 @@
 // every segment's sequence numbers are shifted by delta = cookie ISN - RS ISN: RS->client seq
 // += delta, client->RS ack (and SACK edges) -= delta. Client data that arrives before the RS has
 // answered waits in a small bounded pool; the RS SYN is retransmitted a bounded number of times.
+// With the timestamp knob, TSval/TSecr are translated too (synproxy-ts.ts).
 import { VERDICT_DROP, VERDICT_STOLEN, VERDICT_TX } from './batch.js';
 import {
   CONN_F_IPV6,
+  CONN_F_SP_TS,
   CONN_F_SP_WAIT,
   CONN_F_SYNPROXY,
   CONN_F_TOA,
@@ -35,17 +37,19 @@ import {
   D_TXQ_FULL,
   E_SP_ACK_OK,
   E_SP_QUEUED,
+  E_SP_RS_NO_TS,
   E_SP_RS_RST,
   E_SP_RS_TIMEOUT,
   E_SP_SYN,
   E_SP_SYN_RETRANS,
   E_TOA_OK,
 } from './counters.js';
-import { csumAdjust, negWord, sumWord } from './packet/checksum.js';
+import { csumAdjust, negWord, oddWordDiff, sumWord } from './packet/checksum.js';
 import type { PacketInfo } from './packet/parse.js';
 import { TCPOPT_EOL, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_TOA } from './packet/tcp-options.js';
 import { SynCookies, WSCALE_NONE } from './syncookie.js';
 import { emitTcp, OptWriter, SynOptions } from './synproxy-packets.js';
+import { findTs, SynproxyTimestamps } from './synproxy-ts.js';
 
 export interface SynproxyKnobs {
   /** MSS our SYN-ACK advertises (Alibaba: 1452, room for TOA on a 1500 MTU). */
@@ -54,7 +58,7 @@ export interface SynproxyKnobs {
   sack: boolean;
   /** Window scale we advertise when the client offers one (0 = off). The RS must use the same. */
   wscale: number;
-  /** Offer timestamps. Needs TSval translation, not implemented: must stay off. */
+  /** Offer timestamps when the client does (TSval/TSecr are then translated per connection). */
   timestamp: boolean;
   /** TTL / hop limit of our SYN-ACKs. */
   synackTtl: number;
@@ -88,10 +92,15 @@ const TH_ACK = 0x10;
 const QUEUE_SLOT = 2048;
 /** W_FLAGS top byte while waiting: low nibble retransmissions, high nibble queued segments. */
 const CNT_SHIFT = 24;
+/** W_SP_A while waiting: MSS (bits 0-15), wscale (16-19), SACK-OK (20), timestamps (21). */
+const SPA_SACK = 1 << 20;
+const SPA_TS = 1 << 21;
 
 export class Synproxy {
+  /** Changed through setKnobs(). */
   knobs: SynproxyKnobs;
   readonly cookies: SynCookies;
+  readonly ts: SynproxyTimestamps;
   private readonly core: EngineCore;
   private readonly syn = new SynOptions();
   private readonly opts = new OptWriter();
@@ -110,10 +119,18 @@ export class Synproxy {
     this.core = core;
     this.knobs = knobs;
     this.cookies = new SynCookies(secret);
+    this.ts = new SynproxyTimestamps(core.conns.capacity, secret);
+    if (knobs.timestamp) this.ts.enable();
     this.qBuf = new Uint8Array(queueSlots * QUEUE_SLOT);
     this.qLen = new Uint16Array(queueSlots);
     this.qOwner = new Uint32Array(queueSlots);
     this.qOrder = new Float64Array(queueSlots);
+  }
+
+  /** New knobs, already validated (Engine.setSynproxyKnobs). */
+  setKnobs(k: SynproxyKnobs): void {
+    if (k.timestamp) this.ts.enable();
+    this.knobs = k;
   }
 
   private minute(): number {
@@ -131,15 +148,17 @@ export class Synproxy {
     syn.parse(dv, l4, thl);
     const sack = k.sack && syn.sack;
     const ws = k.wscale > 0 && syn.wscale !== WSCALE_NONE ? syn.wscale : WSCALE_NONE;
+    const ts = k.timestamp && syn.ts;
     const isn = dv.getUint32(l4 + 4);
     this.cookies.setTuple(v6, pi.saddr, pi.daddr, pi.sport, pi.dport);
-    const cookie = this.cookies.make(isn, this.minute(), syn.mss === 0 ? 536 : syn.mss, ws, sack, false);
+    const cookie = this.cookies.make(isn, this.minute(), syn.mss === 0 ? 536 : syn.mss, ws, sack, ts);
     // Never more than the client's own MSS; init_mss (1452 = 1500 - 40 - TOA 8) is for IPv4, an
     // IPv6 segment needs 32 bytes more room (20 of header, 12 more of TOA).
     const cap = v6 ? k.initMss - 32 : k.initMss;
     const o = this.opts.reset().mss(syn.mss === 0 ? cap : Math.min(syn.mss, cap));
     if (sack) o.sackPerm();
     if (ws !== WSCALE_NONE) o.wscale(k.wscale);
+    if (ts) o.ts(this.ts.clock(core.now), syn.tsVal);
     o.pad();
     const len = emitTcp(
       dv,
@@ -185,12 +204,22 @@ export class Synproxy {
     const d = this.cookies.data;
     const seq = dv.getUint32(pi.l4 + 4);
     const ack = dv.getUint32(pi.l4 + 8);
-    w[o + W_SP_A] = (d.mss & 0xffff) | (d.wscale << 16) | (d.sack ? 1 << 20 : 0);
+    const thl = (dv.getUint8(pi.l4 + 12) >>> 4) << 2;
+    let a = (d.mss & 0xffff) | (d.wscale << 16) | (d.sack ? SPA_SACK : 0);
+    // The cookie says the client got our timestamps (whatever the knob says now); an ACK that
+    // carries none all the same opens the RS side without them.
+    if (d.ts && this.ts.ready) {
+      const i = findTs(dv, pi.l4, thl);
+      if (i >= 0) {
+        this.ts.open(dv, i, id);
+        a |= SPA_TS;
+      }
+    }
+    w[o + W_SP_A] = a;
     w[o + W_SP_B] = (seq - 1) >>> 0;
     w[o + W_TOA_SEQ] = (ack - 1) >>> 0;
     w[o + W_FLAGS] = (w[o + W_FLAGS]! & 0xffff) | CONN_F_SYNPROXY | CONN_F_SP_WAIT;
     core.setState(id, S_SYN_SENT);
-    const thl = (dv.getUint8(pi.l4 + 12) >>> 4) << 2;
     if (pi.end - pi.l4 > thl) this.enqueue(dv, pi.l3, pi.end - pi.l3, id);
     core.counters[E_SP_ACK_OK]! += 1;
     core.txOff = pi.l3;
@@ -213,9 +242,11 @@ export class Synproxy {
     const o = id * CONN_STRIDE;
     const a = w[o + W_SP_A]!;
     const opt = this.opts.reset().mss(a & 0xffff);
-    if ((a & (1 << 20)) !== 0) opt.sackPerm();
+    if ((a & SPA_SACK) !== 0) opt.sackPerm();
     const ws = (a >>> 16) & 15;
     if (ws !== WSCALE_NONE) opt.wscale(ws);
+    // The client's own TSval: what the RS echoes and checks later client segments against.
+    if ((a & SPA_TS) !== 0) opt.ts(this.ts.clientVal(id), 0);
     opt.pad();
     return this.emitToRs(dv, off, id, w[o + W_SP_B]!, 0, TH_SYN, opt);
   }
@@ -377,6 +408,7 @@ export class Synproxy {
       return core.drop(D_SP_WAIT);
     }
     const rsIsn = dv.getUint32(l4 + 4);
+    const spa = w[o + W_SP_A]!;
     w[o + W_SP_A] = (cookie - rsIsn) >>> 0;
     w[o + W_SP_B] = 0;
     let f = w[o + W_FLAGS]! & ~CONN_F_SP_WAIT & 0x00ffffff;
@@ -406,6 +438,19 @@ export class Synproxy {
       w[o + W_TOA_SEQ] = (rsIsn + 1) >>> 0;
       f |= CONN_F_TOA_SEQ;
       core.counters[E_TOA_OK]! += 1;
+    }
+    if ((spa & SPA_TS) !== 0) {
+      const i = findTs(dv, l4, (dv.getUint8(l4 + 12) >>> 4) << 2);
+      if (i >= 0) {
+        const rsTsval = dv.getUint32(i + 2);
+        this.ts.established(id, rsTsval);
+        f |= CONN_F_SP_TS;
+        // The cookie ACK's TSval, not a later one: the queued segments released next must not
+        // look older to the RS than what it has seen (PAWS).
+        opt.ts(this.ts.clientVal(id), rsTsval);
+      } else {
+        core.counters[E_SP_RS_NO_TS]! += 1;
+      }
     }
     w[o + W_FLAGS] = f;
     const len = this.emitToRs(dv, pi.l3, id, (cisn + 1) >>> 0, (rsIsn + 1) >>> 0, TH_ACK, opt.pad());
@@ -448,7 +493,8 @@ export class Synproxy {
   translateIn(dv: DataView, pi: PacketInfo, id: number): void {
     if ((pi.tcpFlags & TH_ACK) === 0) return;
     const w = this.core.conns.w;
-    const delta = w[id * CONN_STRIDE + W_SP_A]!;
+    const o = id * CONN_STRIDE;
+    const delta = w[o + W_SP_A]!;
     const l4 = pi.l4;
     const old = dv.getUint32(l4 + 8);
     const nw = (old - delta) >>> 0;
@@ -479,6 +525,7 @@ export class Synproxy {
       }
       i += len;
     }
+    if ((w[o + W_FLAGS]! & CONN_F_SP_TS) !== 0) diff += this.ts.inbound(dv, l4, thl, id);
     dv.setUint16(l4 + 16, csumAdjust(dv.getUint16(l4 + 16), diff));
   }
 
@@ -492,26 +539,39 @@ export class Synproxy {
     const o = id * CONN_STRIDE;
     const l4 = pi.l4;
     const seq = dv.getUint32(l4 + 4);
-    const thresh = this.knobs.ackStormThresh;
-    if (thresh > 0 && (pi.tcpFlags & TH_ACK) !== 0) {
-      const digest = (seq ^ ((dv.getUint32(l4 + 8) << 13) | (dv.getUint32(l4 + 8) >>> 19))) >>> 0;
-      const fw = w[o + W_FLAGS]!;
-      if (digest === w[o + W_SP_B]) {
-        const n = Math.min(255, ((fw >>> CNT_SHIFT) & 0xff) + 1);
-        w[o + W_FLAGS] = (fw & 0x00ffffff) | (n << CNT_SHIFT);
-        if (n >= thresh) {
-          core.drop(D_SP_ACK_STORM);
-          return false;
-        }
-      } else {
-        w[o + W_SP_B] = digest;
-        w[o + W_FLAGS] = fw & 0x00ffffff;
-      }
-    }
+    if (this.ackStorm(id, seq, dv.getUint32(l4 + 8), pi.tcpFlags)) return false;
     const nw = (seq + w[o + W_SP_A]!) >>> 0;
     dv.setUint32(l4 + 4, nw);
-    dv.setUint16(l4 + 16, csumAdjust(dv.getUint16(l4 + 16), negWord(seq) + sumWord(nw)));
+    let diff = negWord(seq) + sumWord(nw);
+    if ((w[o + W_FLAGS]! & CONN_F_SP_TS) !== 0)
+      diff += this.ts.outbound(dv, l4, (dv.getUint8(l4 + 12) >>> 4) << 2, id);
+    dv.setUint16(l4 + 16, csumAdjust(dv.getUint16(l4 + 16), diff));
     return true;
+  }
+
+  /**
+   * The ACK-storm guard for an RS -> client segment (seq, ack, flags) of connection `id`: true
+   * (and counted as a drop) for the Nth identical ACK in a row. Shared with the fast path.
+   */
+  ackStorm(id: number, seq: number, ack: number, flags: number): boolean {
+    const thresh = this.knobs.ackStormThresh;
+    if (thresh === 0 || (flags & TH_ACK) === 0) return false;
+    const w = this.core.conns.w;
+    const o = id * CONN_STRIDE;
+    const digest = (seq ^ ((ack << 13) | (ack >>> 19))) >>> 0;
+    const fw = w[o + W_FLAGS]!;
+    if (digest === w[o + W_SP_B]) {
+      const n = Math.min(255, ((fw >>> CNT_SHIFT) & 0xff) + 1);
+      w[o + W_FLAGS] = (fw & 0x00ffffff) | (n << CNT_SHIFT);
+      if (n >= thresh) {
+        this.core.drop(D_SP_ACK_STORM);
+        return true;
+      }
+    } else {
+      w[o + W_SP_B] = digest;
+      w[o + W_FLAGS] = fw & 0x00ffffff;
+    }
+    return false;
   }
 
   /** Drops counted for an ACK that carried no valid cookie. */
@@ -522,16 +582,4 @@ export class Synproxy {
   deferDrop(): number {
     return this.core.drop(D_SP_DEFER);
   }
-}
-
-/** Checksum difference of a 32-bit field at an odd offset from the header start: ov -> nv. */
-function oddWordDiff(ov: number, nv: number): number {
-  return (
-    (0xffff ^ (ov >>> 24)) +
-    (0xffff ^ ((ov >>> 8) & 0xffff)) +
-    (0xffff ^ ((ov & 0xff) << 8)) +
-    (nv >>> 24) +
-    ((nv >>> 8) & 0xffff) +
-    ((nv & 0xff) << 8)
-  );
 }

@@ -303,6 +303,7 @@ const GOLDEN_EXT_STATS = [
   '  synproxy_defer_drop                             44000',
   '  synproxy_conn_reused                            45000',
   '  synproxy_drop_while_waiting                     47000',
+  '  synproxy_rs_no_ts                               48000',
 ];
 
 describe('-L --ext-stats', () => {

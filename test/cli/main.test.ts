@@ -421,6 +421,7 @@ describe('--sysctl and -L --ext-stats', () => {
   });
 
   test('refused by the daemon: its words on stderr, exit 1', async () => {
+    // (the words of a daemon from before timestamps were translated)
     const msg =
       'synproxy_timestamp=1 is not supported: it needs TSval translation, which lvsadm does not do yet';
     const r = await run('--sysctl synproxy_timestamp=1', () => {
@@ -488,6 +489,7 @@ describe('--sysctl and -L --ext-stats', () => {
   });
 
   test('-R: a sysctl line refused by the daemon names its line', async () => {
+    // (an older daemon, as above)
     const input = text(['-A -t 203.0.113.10:80 -s wlc', '--sysctl synproxy_timestamp=1']);
     const r = await run(
       '-R',

@@ -638,7 +638,7 @@ describe('--sysctl', () => {
     ['--sysctl synproxy_syn_retry=0', { op: 'setSysctl', values: { synproxy_syn_retry: 0 } }],
     ['--sysctl synproxy_init_mss=65535', { op: 'setSysctl', values: { synproxy_init_mss: 65535 } }],
     ['--sysctl synproxy_dup_ack_thresh=010', { op: 'setSysctl', values: { synproxy_dup_ack_thresh: 10 } }],
-    // The CLI lets the daemon say why it cannot take 1 (exit 1, not a usage error).
+    // Booleans take 0 and 1 (whether a daemon can honour a value is its own say).
     ['--sysctl synproxy_timestamp=1', { op: 'setSysctl', values: { synproxy_timestamp: 1 } }],
     ['--socket /tmp/x.sock --sysctl synproxy_wscale=7', { op: 'setSysctl', values: { synproxy_wscale: 7 } }],
     ['--sysctl -- synproxy_wscale=7', { op: 'setSysctl', values: { synproxy_wscale: 7 } }],

@@ -260,16 +260,14 @@ describe('lvsadm --sysctl and -L --ext-stats against a live control socket', () 
     );
   });
 
-  test('refused by the daemon: exit 1, nothing changed; usage errors: exit 2', async () => {
+  test('synproxy_timestamp=1 is taken: the engine, the listing and -S follow; usage errors: exit 2', async () => {
     const before = engine.getSynproxyKnobs();
-    const r = await lvsadm('--sysctl synproxy_wscale=3 synproxy_timestamp=1');
-    assert.equal(r.code, 1);
-    assert.equal(
-      r.err,
-      'synproxy_timestamp=1 is not supported: it needs TSval translation, which lvsadm does not do yet\n',
-    );
-    assert.equal(r.out, '');
-    assert.deepEqual(engine.getSynproxyKnobs(), before, 'all or nothing: wscale unchanged too');
+    assert.equal(await ok('--sysctl synproxy_timestamp=1'), '');
+    assert.deepEqual(engine.getSynproxyKnobs(), { ...before, timestamp: true });
+    assert.equal(await ok('--sysctl synproxy_timestamp'), 'synproxy_timestamp = 1\n');
+    assert.match(await ok('-S -n'), /\n--sysctl synproxy_timestamp=1\n/);
+    assert.equal(await ok('--sysctl synproxy_timestamp=0'), '');
+    assert.deepEqual(engine.getSynproxyKnobs(), before);
     const u = await lvsadm('--sysctl synproxy_wscale=15');
     assert.equal(u.code, 2);
     assert.equal(u.err, "invalid value `15' for synproxy_wscale: must be an integer from 0 to 14\n");

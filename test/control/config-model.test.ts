@@ -280,8 +280,8 @@ describe('sysctls in the model', () => {
       'EINVAL: synproxy_defer must be 0 or 1',
     );
     assert.equal(
-      outcome(() => m.apply({ op: 'setSysctl', values: { synproxy_syn_retry: 5, synproxy_timestamp: 1 } })),
-      'UNSUPPORTED: synproxy_timestamp=1 is not supported: it needs TSval translation, which lvsadm does not do yet',
+      outcome(() => m.apply({ op: 'setSysctl', values: { synproxy_syn_retry: 5, synproxy_timestamp: 2 } })),
+      'EINVAL: synproxy_timestamp must be 0 or 1',
     );
     assert.equal(
       outcome(() =>

@@ -493,6 +493,31 @@ describe('ControlService: SYNPROXY sysctls and counters', () => {
     }
   });
 
+  test('synproxy_timestamp=1 reaches the engine, is stored and survives a restart', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const e = smallEngine();
+      const cs = new ControlService({ engine: e, store: new StateStore(dir) });
+      assert.equal(await cs.execute({ op: 'setSysctl', values: { synproxy_timestamp: 1 } }), null);
+      assert.equal(e.getSynproxyKnobs().timestamp, true);
+      assert.deepEqual(await cs.execute({ op: 'getSysctl', names: ['synproxy_timestamp'] }), {
+        synproxy_timestamp: 1,
+      });
+      const stored = JSON.parse(readFileSync(new StateStore(dir).file, 'utf8')) as { config: Config };
+      assert.equal(stored.config.sysctl.synproxy_timestamp, 1);
+      const e2 = smallEngine();
+      const cs2 = new ControlService({ engine: e2, store: new StateStore(dir) });
+      await cs2.restore((await new StateStore(dir).load())!);
+      assert.equal(e2.getSynproxyKnobs().timestamp, true);
+      assert.equal(cs2.model.sysctl.synproxy_timestamp, 1);
+      // and off again
+      await cs2.execute({ op: 'setSysctl', values: { synproxy_timestamp: 0 } });
+      assert.equal(e2.getSynproxyKnobs().timestamp, false);
+    } finally {
+      cleanup();
+    }
+  });
+
   test('an invalid value changes nothing, not even the valid values beside it', async () => {
     const { dir, cleanup } = tempDir();
     try {
@@ -510,11 +535,7 @@ describe('ControlService: SYNPROXY sysctls and counters', () => {
         ],
         [{ synproxy_sack: 0, synproxy_defer: 2 }, 'EINVAL', /^synproxy_defer must be 0 or 1$/],
         [{ synproxy_synack_ttl: 0 }, 'EINVAL', /^synproxy_synack_ttl must be an integer from 1 to 255$/],
-        [
-          { synproxy_syn_retry: 2, synproxy_timestamp: 1 },
-          'UNSUPPORTED',
-          /^synproxy_timestamp=1 is not supported/,
-        ],
+        [{ synproxy_syn_retry: 2, synproxy_timestamp: 2 }, 'EINVAL', /^synproxy_timestamp must be 0 or 1$/],
       ];
       for (const [values, code, re] of cases) {
         await refused(cs.execute({ op: 'setSysctl', values }), code, re);

@@ -75,10 +75,10 @@ describe('sysctl table', () => {
     );
     assert.equal(sysctlRefusal('synproxy_sack', 2)?.message, 'synproxy_sack must be 0 or 1');
     assert.equal(sysctlRefusal('synproxy_nope', 1)?.message, "unknown sysctl 'synproxy_nope'");
-    const ts = sysctlRefusal('synproxy_timestamp', 1);
-    assert.equal(ts?.code, 'UNSUPPORTED');
-    assert.match(ts!.message, /^synproxy_timestamp=1 is not supported: it needs TSval translation/);
+    // Timestamps are translated now: both values are taken.
+    assert.equal(sysctlRefusal('synproxy_timestamp', 1), undefined);
     assert.equal(sysctlRefusal('synproxy_timestamp', 0), undefined);
+    assert.equal(sysctlRefusal('synproxy_timestamp', 2)?.message, 'synproxy_timestamp must be 0 or 1');
     // All checked before anything is used: the first refusal in the order given.
     assert.throws(() => checkSysctls({ synproxy_sack: 1, synproxy_wscale: 15, synproxy_defer: 2 }), {
       code: 'EINVAL',

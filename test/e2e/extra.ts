@@ -29,7 +29,8 @@ export class Capture {
    * current block are lost on SIGINT: "10 received by filter, 0 captured"), `-U` writes each
    * packet at once; `-Z root` keeps tcpdump from dropping privileges (it could
    * not write into the 0700 temp dir then); the file name ends in .pcap, which tcpdump's AppArmor
-   * profile (where one is enforced) allows writing.
+   * profile (where one is enforced) allows writing. `snaplen` (bytes kept per packet) and
+   * `bufferKiB` (tcpdump -B) keep a capture of a fast transfer from losing packets in the kernel.
    */
   static async start(
     net: Topology,
@@ -39,6 +40,7 @@ export class Capture {
     name: string,
     maxPackets = 1000,
     maxSeconds = 30,
+    opts: { snaplen?: number; bufferKiB?: number } = {},
   ): Promise<Capture> {
     const file = join(net.tmp, `${name}.pcap`);
     const p = net.spawn(ns, `tcpdump ${name}`, 'timeout', [
@@ -51,6 +53,8 @@ export class Capture {
       '-U',
       '-Z',
       'root',
+      ...(opts.snaplen !== undefined ? ['-s', String(opts.snaplen)] : []),
+      ...(opts.bufferKiB !== undefined ? ['-B', String(opts.bufferKiB)] : []),
       '-i',
       dev,
       '-c',

@@ -49,6 +49,8 @@ export const CONN_F_TOA_SEQ = 0x40;
 export const CONN_F_SYNPROXY = 0x80;
 /** SYNPROXY: waiting for the RS's SYN-ACK (W_SP_A options, W_SP_B client ISN, W_TOA_SEQ cookie). */
 export const CONN_F_SP_WAIT = 0x100;
+/** SYNPROXY with timestamps: TSval/TSecr are shifted by the offset in Synproxy's TS column. */
+export const CONN_F_SP_TS = 0x200;
 
 export class ConnTable {
   readonly capacity: number;

@@ -50,6 +50,21 @@ export function negWord(w: number): number {
 }
 
 /**
+ * Difference (as for csumAdjust) of a 32-bit field that starts at an odd offset from the header:
+ * its bytes straddle three checksum words (low byte, one whole word, high byte).
+ */
+export function oddWordDiff(ov: number, nv: number): number {
+  return (
+    (0xffff ^ (ov >>> 24)) +
+    (0xffff ^ ((ov >>> 8) & 0xffff)) +
+    (0xffff ^ ((ov & 0xff) << 8)) +
+    (nv >>> 24) +
+    ((nv >>> 8) & 0xffff) +
+    ((nv & 0xff) << 8)
+  );
+}
+
+/**
  * Applies an accumulated difference to a checksum field value (RFC 1624 eqn. 3:
  * HC' = ~(~HC + ~m + m')). `diff` is the sum of the removed words' complements and the added words.
  */
