@@ -5,12 +5,10 @@
 // SYNPROXY service carries real traffic.
 // Root only (skipped with the reason otherwise); see topology.ts for the network.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import {
   ensureBuilt,
   ensureTools,
-  namespacesWithPrefix,
   parseList,
   parseStats,
   removeLeftovers,
@@ -189,13 +187,7 @@ describe('e2e: HTTP through the VIP', { skip: SKIP ?? false, timeout: 300_000 },
   });
 
   test('leaves nothing behind', async () => {
-    const pids = net.livePids();
-    assert.ok(pids.length > 0);
-    await net.destroy();
-    assert.deepEqual(await namespacesWithPrefix(net.base), []);
-    for (const pid of pids)
-      assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `pid ${pid} still runs`);
-    assert.deepEqual(net.livePids(), []);
-    assert.equal(existsSync(net.tmp), false, 'temp dir removed');
+    assert.ok(net.livePids().length > 0, 'the suite had processes to clean up');
+    await net.destroyAndCheck();
   });
 });

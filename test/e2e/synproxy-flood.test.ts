@@ -14,7 +14,6 @@
 // coming back into the TUN, no RST from the client. Nothing leaves the test's namespaces.
 // Root only (skipped with the reason otherwise); see topology.ts for the network.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import {
   Capture,
@@ -30,7 +29,6 @@ import {
 import {
   ensureBuilt,
   ensureTools,
-  namespacesWithPrefix,
   type Proc,
   parseConns,
   removeLeftovers,
@@ -354,13 +352,7 @@ describe('e2e: SYNPROXY under a SYN flood', { skip: SKIP ?? false, timeout: 300_
   });
 
   test('leaves nothing behind', async () => {
-    const pids = net.livePids();
-    assert.ok(pids.length > 0);
-    await net.destroy();
-    assert.deepEqual(await namespacesWithPrefix(net.base), []);
-    for (const pid of pids)
-      assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `pid ${pid} still runs`);
-    assert.deepEqual(net.livePids(), []);
-    assert.equal(existsSync(net.tmp), false, 'temp dir removed');
+    assert.ok(net.livePids().length > 0, 'the suite had processes to clean up');
+    await net.destroyAndCheck();
   });
 });

@@ -12,7 +12,6 @@
 // reaches the client.
 // Root only (skipped with the reason otherwise); see topology.ts for the network.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { DecodedPacket } from '../support/packet-decoder.js';
 import {
@@ -28,7 +27,6 @@ import {
 import {
   ensureBuilt,
   ensureTools,
-  namespacesWithPrefix,
   type RealServer,
   removeLeftovers,
   skipReason,
@@ -251,13 +249,7 @@ describe('e2e: TOA as the real server sees it (tcpdump)', { skip: SKIP ?? false,
   });
 
   test('leaves nothing behind', async () => {
-    const pids = net.livePids();
-    assert.ok(pids.length > 0);
-    await net.destroy();
-    assert.deepEqual(await namespacesWithPrefix(net.base), []);
-    for (const pid of pids)
-      assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `pid ${pid} still runs`);
-    assert.deepEqual(net.livePids(), []);
-    assert.equal(existsSync(net.tmp), false, 'temp dir removed');
+    assert.ok(net.livePids().length > 0, 'the suite had processes to clean up');
+    await net.destroyAndCheck();
   });
 });

@@ -814,6 +814,27 @@ export class Topology {
     }
     rmSync(this.tmp, { recursive: true, force: true });
   }
+
+  /**
+   * destroy(), then proof that nothing is left: no namespace of this run, none of the processes
+   * it started (nor any it still counted as running), no temp dir. Every suite ends with it.
+   */
+  async destroyAndCheck(): Promise<void> {
+    const pids = this.livePids();
+    await this.destroy();
+    const leftNamespaces = await namespacesWithPrefix(this.base);
+    if (leftNamespaces.length > 0) throw new Error(`namespaces left: ${leftNamespaces.join(' ')}`);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 0);
+        throw new Error(`pid ${pid} still runs`);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+      }
+    }
+    if (this.livePids().length > 0) throw new Error(`processes left: ${this.livePids().join(' ')}`);
+    if (existsSync(this.tmp)) throw new Error(`temp dir ${this.tmp} left`);
+  }
 }
 
 /** A TCP connection from the client held open by fixtures/hold-client.mjs. */
