@@ -17,6 +17,15 @@ export class PacketBatch {
   readonly off: Uint32Array;
   readonly len: Uint32Array;
   readonly verdict: Uint8Array;
+  /**
+   * Per slot, set by I/O with checksum offload (TUN with virtio_net_hdr): 1 when the packet's
+   * TCP/UDP checksum is partial (VIRTIO_NET_HDR_F_NEEDS_CSUM: the field holds the folded
+   * pseudo-header sum and the receiver completes it over the L4 bytes), 0 when it is complete.
+   * The engine keeps the flag true to the bytes it leaves in the slot.
+   */
+  readonly csum: Uint8Array;
+  /** Per slot: the GSO segment size (payload bytes per segment) of a GSO packet, 0 otherwise. */
+  readonly gso: Uint16Array;
   count = 0;
 
   constructor(capacity: number, slotSize = 2048 + 128, headroom = 128) {
@@ -29,6 +38,8 @@ export class PacketBatch {
     this.off = new Uint32Array(capacity);
     this.len = new Uint32Array(capacity);
     this.verdict = new Uint8Array(capacity);
+    this.csum = new Uint8Array(capacity);
+    this.gso = new Uint16Array(capacity);
   }
 
   /** Largest packet a slot takes. */
@@ -50,6 +61,8 @@ export class PacketBatch {
     this.off[i] = o;
     this.len[i] = pkt.length;
     this.verdict[i] = VERDICT_DROP;
+    this.csum[i] = 0;
+    this.gso[i] = 0;
     return i;
   }
 

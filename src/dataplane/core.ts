@@ -92,7 +92,7 @@ import {
 } from './service.js';
 import { ST_CONNS, ST_INBYTES, ST_INPKTS, ST_OUTBYTES, ST_OUTPKTS, ST_STRIDE, Stats } from './stats.js';
 import { Synproxy } from './synproxy.js';
-import { lowerMss, TOA_LEN4, TOA_LEN6, TOA_OK, ToaWriter, tcpChecksumFull } from './toa.js';
+import { lowerMss, TOA_LEN4, TOA_LEN6, TOA_OK, ToaWriter, tcpChecksumFull, udpChecksumFull } from './toa.js';
 
 const PROTO_ICMP = 1;
 const PROTO_ICMPV6 = 58;
@@ -162,6 +162,13 @@ export class EngineCore {
   };
   /** Engine time of the packets being processed (ms). */
   now: number;
+  /**
+   * The packet being processed has a partial L4 checksum (offload, PacketBatch.csum): rewrites
+   * patch the pseudo-header sum only. Paths that build or keep packets complete it first.
+   */
+  partial = false;
+  /** GSO segment size of the packet being processed (0 = not GSO). */
+  gsoSize = 0;
 
   constructor(cfg: EngineConfig, now: number) {
     this.cfg = cfg;
@@ -219,7 +226,7 @@ export class EngineCore {
     for (let i = 0; i < n; i++) {
       const off = batch.off[i]!;
       const len = batch.len[i]!;
-      let v = fast ? this.fast4(dv, off, len) : -1;
+      let v = fast ? this.fast4(dv, off, len, batch.csum[i] === 1) : -1;
       if (v < 0) {
         v = this.processSlot(batch, i, off, len);
         if (this.sp.releaseId !== 0) this.sp.release();
@@ -302,7 +309,7 @@ export class EngineCore {
    * nothing, for anything else; processOne() then handles it fully (new connections, state
    * changes, ICMP, IPv6, drops and their counters).
    */
-  fast4(dv: DataView, off: number, len: number): number {
+  fast4(dv: DataView, off: number, len: number, partial: boolean): number {
     if (len < 28 || dv.getUint8(off) !== 0x45) return -1;
     const tot = dv.getUint16(off + 2);
     if (tot > len || tot < 28 || (dv.getUint16(off + 6) & 0x3fff) !== 0) return -1;
@@ -435,10 +442,16 @@ export class EngineCore {
     dv.setUint32(off + 16, ndst);
     dv.setUint16(l4, nsport);
     dv.setUint16(l4 + 2, ndport);
-    const l4Diff = addrDiff + (sport ^ 0xffff) + (dport ^ 0xffff) + nsport + ndport + seqDiff;
     const co = udp ? l4 + 6 : l4 + 16;
     const oc = dv.getUint16(co);
-    if (!(udp && oc === 0)) {
+    if (partial) {
+      // The field holds the pseudo-header sum: only the addresses are in it.
+      let x = oc + addrDiff;
+      x = (x & 0xffff) + (x >>> 16);
+      x = (x & 0xffff) + (x >>> 16);
+      dv.setUint16(co, x);
+    } else if (!(udp && oc === 0)) {
+      const l4Diff = addrDiff + (sport ^ 0xffff) + (dport ^ 0xffff) + nsport + ndport + seqDiff;
       let x = (~oc & 0xffff) + l4Diff;
       x = (x & 0xffff) + (x >>> 16);
       x = (x & 0xffff) + (x >>> 16);
@@ -470,12 +483,15 @@ export class EngineCore {
     const slot = i * batch.slotSize;
     this.roomFront = off - slot;
     this.roomBack = slot + batch.slotSize - off - len;
+    this.partial = batch.csum[i] === 1;
+    this.gsoSize = batch.gso[i]!;
     const v = this.processOne(batch.dv, off, len);
     if (this.txLen !== len || this.txOff !== off) {
       batch.off[i] = this.txOff;
       batch.len[i] = this.txLen;
     }
     batch.verdict[i] = v;
+    batch.csum[i] = this.partial ? 1 : 0;
     return v;
   }
 
@@ -487,7 +503,10 @@ export class EngineCore {
     const r = parsePacket(dv, off, len, pi);
     if (r !== 0) return this.drop(r);
     const proto = pi.proto;
-    if (proto === PROTO_ICMP || proto === PROTO_ICMPV6) return this.icmp.handle(dv, pi);
+    if (proto === PROTO_ICMP || proto === PROTO_ICMPV6) {
+      this.partial = false; // ICMP is never offloaded; replies are built whole
+      return this.icmp.handle(dv, pi);
+    }
     if (proto !== PROTO_TCP && proto !== PROTO_UDP) return this.drop(D_PROTO_UNSUPPORTED);
     if (pi.fragTail) return this.forwardFragTail(dv, len);
 
@@ -528,7 +547,10 @@ export class EngineCore {
     if (proto === PROTO_TCP) {
       const f = pi.tcpFlags & (TH_SYN | TH_ACK | TH_RST | TH_FIN);
       const sp = svcIdx >= 0 && this.svcs[svcIdx]!.synproxy;
-      if (sp && f === TH_SYN) return this.sp.answerSyn(dv, pi);
+      if (sp && f === TH_SYN) {
+        this.partial = false; // the SYN-ACK is built whole in its place
+        return this.sp.answerSyn(dv, pi);
+      }
       if (sp && (f & ~TH_FIN) === TH_ACK) return this.synproxyAck(dv, pi, svcIdx, bucket);
       if (f !== TH_SYN) return this.drop(D_NO_CONN);
     }
@@ -540,12 +562,23 @@ export class EngineCore {
 
   /** A client ACK with no connection to a SYNPROXY service: a cookie opens the RS side. */
   private synproxyAck(dv: DataView, pi: PacketInfo, svcIdx: number, bucket: number): number {
+    // Its data may be kept for later, when no offload flag goes with it.
+    this.completeL4(dv, pi);
     if ((pi.tcpFlags & TH_FIN) !== 0 || !this.sp.validAck(dv, pi)) return this.sp.badAck();
     const thl = (dv.getUint8(pi.l4 + 12) >>> 4) << 2;
     if (this.sp.knobs.defer && pi.end - pi.l4 === thl) return this.sp.deferDrop();
     const id = this.newConn(svcIdx, bucket);
     if (id === 0) return VERDICT_DROP;
     return this.sp.openRs(dv, pi, id);
+  }
+
+  /** Makes a partial TCP/UDP checksum whole (for paths that build, keep or re-send packets). */
+  private completeL4(dv: DataView, pi: PacketInfo): void {
+    if (!this.partial) return;
+    this.partial = false;
+    const v6 = pi.family === 6;
+    if (pi.proto === PROTO_TCP) tcpChecksumFull(dv, pi.l3, pi.l4, pi.end, v6);
+    else if (pi.proto === PROTO_UDP) udpChecksumFull(dv, pi.l3, pi.l4, pi.end, v6);
   }
 
   /** LIP slot, LOCAL_VIP or -1 for an address of either family (control path and ICMP). */
@@ -670,7 +703,10 @@ export class EngineCore {
     const w = this.conns.w;
     const o = id * CONN_STRIDE;
     const fw = w[o + W_FLAGS]!;
-    if ((fw & CONN_F_SP_WAIT) !== 0) return this.sp.clientWhileWaiting(dv, pi, id);
+    if ((fw & CONN_F_SP_WAIT) !== 0) {
+      this.completeL4(dv, pi);
+      return this.sp.clientWhileWaiting(dv, pi, id);
+    }
     if (dv.getUint8(l3 + (v6 ? IPV6_HOP_LIMIT : IPV4_TTL)) <= 1) return this.drop(D_TTL_EXPIRED);
     this.track(id, DIR_IN, pi.tcpFlags, pi.proto === PROTO_TCP);
     const la = w[o + W_LADDR]!;
@@ -689,6 +725,7 @@ export class EngineCore {
         this.destAddr,
         d * 4,
         ld & 0xffff,
+        this.partial,
       );
     } else {
       rewrite4(
@@ -701,6 +738,7 @@ export class EngineCore {
         ld >>> 16,
         this.destAddr[d * 4]!,
         ld & 0xffff,
+        this.partial,
       );
     }
     if ((fw & CONN_F_SYNPROXY) !== 0 && pi.proto === PROTO_TCP) this.sp.translateIn(dv, pi, id);
@@ -733,6 +771,7 @@ export class EngineCore {
       this.roomFront,
       this.roomBack + (this.txOff + this.txLen - pi.end),
       this.cfg.mtu,
+      this.partial,
     );
     if (r === TOA_OK) {
       this.txOff = this.toa.start;
@@ -750,7 +789,10 @@ export class EngineCore {
     const w = this.conns.w;
     const o = id * CONN_STRIDE;
     const fw = w[o + W_FLAGS]!;
-    if ((fw & CONN_F_SP_WAIT) !== 0) return this.sp.rsWhileWaiting(dv, pi, id);
+    if ((fw & CONN_F_SP_WAIT) !== 0) {
+      this.completeL4(dv, pi);
+      return this.sp.rsWhileWaiting(dv, pi, id);
+    }
     if (dv.getUint8(l3 + (v6 ? IPV6_HOP_LIMIT : IPV4_TTL)) <= 1) return this.drop(D_TTL_EXPIRED);
     if ((fw & CONN_F_SYNPROXY) !== 0 && pi.proto === PROTO_TCP && !this.sp.translateOut(dv, pi, id))
       return VERDICT_DROP;
@@ -758,9 +800,24 @@ export class EngineCore {
     const sv = w[o + W_SVC]!;
     const cv = w[o + W_CVPORT]!;
     if (v6) {
-      rewrite6(dv, l3, pi.l4, pi.proto, true, this.svcAddr, sv * 4, cv & 0xffff, w, o + W_CADDR, cv >>> 16);
+      const p = this.partial;
+      rewrite6(
+        dv,
+        l3,
+        pi.l4,
+        pi.proto,
+        true,
+        this.svcAddr,
+        sv * 4,
+        cv & 0xffff,
+        w,
+        o + W_CADDR,
+        cv >>> 16,
+        p,
+      );
     } else {
-      rewrite4(dv, l3, pi.l4, pi.proto, true, this.svcAddr[sv * 4]!, cv & 0xffff, w[o + W_CADDR]!, cv >>> 16);
+      const s = this.svcAddr[sv * 4]!;
+      rewrite4(dv, l3, pi.l4, pi.proto, true, s, cv & 0xffff, w[o + W_CADDR]!, cv >>> 16, this.partial);
     }
     this.account(id, len, ST_OUTPKTS, ST_OUTBYTES);
     if (pi.isFrag) {
@@ -773,7 +830,8 @@ export class EngineCore {
       w[o + W_TOA_SEQ] = (dv.getUint32(pi.l4 + 4) + 1) >>> 0;
       w[o + W_FLAGS] = w[o + W_FLAGS]! | CONN_F_TOA_SEQ;
       const thl = (dv.getUint8(pi.l4 + 12) >>> 4) << 2;
-      if (lowerMss(dv, pi.l4, thl, v6 ? TOA_LEN6 : TOA_LEN4, v6)) tcpChecksumFull(dv, l3, pi.l4, pi.end, v6);
+      if (lowerMss(dv, pi.l4, thl, v6 ? TOA_LEN6 : TOA_LEN4, v6) && !this.partial)
+        tcpChecksumFull(dv, l3, pi.l4, pi.end, v6);
     }
     return VERDICT_TX;
   }

@@ -2,6 +2,9 @@
 // incrementally (RFC 1624) from the old and new words, and TTL / hop limit goes down by one.
 // The caller has validated the packet (parse.ts) and checked that TTL > 1. DataView accessors
 // compile to single loads here, about three times faster than assembling bytes.
+// A partial checksum (offload: the field holds the folded pseudo-header sum, the receiver sums
+// the L4 bytes into it) follows the addresses only: ports and everything else after it are in
+// the bytes the receiver sums.
 import { csumAdjust, negWord, sumWord } from './packet/checksum.js';
 import { IPV4_CSUM, IPV4_DST, IPV4_SRC, IPV4_TTL } from './packet/ipv4.js';
 import { IPV6_DST, IPV6_HOP_LIMIT, IPV6_SRC } from './packet/ipv6.js';
@@ -20,8 +23,23 @@ function rewritePorts(dv: DataView, l4: number, sport: number, dport: number): n
   return (osp ^ 0xffff) + (odp ^ 0xffff) + sport + dport;
 }
 
-/** Applies `diff` to the TCP or UDP checksum (UDP's "no checksum" 0 stays 0 on IPv4). */
-export function adjustL4Csum(dv: DataView, l4: number, proto: number, diff: number, v6: boolean): void {
+/**
+ * Applies `diff` to the TCP or UDP checksum (UDP's "no checksum" 0 stays 0 on IPv4); with
+ * `partial`, to the pseudo-header sum the field holds instead.
+ */
+export function adjustL4Csum(
+  dv: DataView,
+  l4: number,
+  proto: number,
+  diff: number,
+  v6: boolean,
+  partial = false,
+): void {
+  if (partial) {
+    const o = l4 + (proto === PROTO_TCP ? TCP_CSUM : UDP_CSUM);
+    dv.setUint16(o, partialAdjust(dv.getUint16(o), diff));
+    return;
+  }
   if (proto === PROTO_TCP) {
     const o = l4 + TCP_CSUM;
     dv.setUint16(o, csumAdjust(dv.getUint16(o), diff));
@@ -32,6 +50,14 @@ export function adjustL4Csum(dv: DataView, l4: number, proto: number, diff: numb
     const c = csumAdjust(old, diff);
     dv.setUint16(o, c === 0 ? 0xffff : c);
   }
+}
+
+/** A partial checksum field (a folded sum, not its complement) with `diff` added. */
+export function partialAdjust(field: number, diff: number): number {
+  let x = field + diff;
+  x = (x & 0xffff) + (x >>> 16);
+  x = (x & 0xffff) + (x >>> 16);
+  return x;
 }
 
 /**
@@ -48,6 +74,7 @@ export function rewrite4(
   sport: number,
   daddr: number,
   dport: number,
+  partial = false,
 ): void {
   const os = dv.getUint32(l3 + IPV4_SRC);
   const od = dv.getUint32(l3 + IPV4_DST);
@@ -56,7 +83,7 @@ export function rewrite4(
   dv.setUint32(l3 + IPV4_DST, daddr);
   if (withL4 && (proto === PROTO_TCP || proto === PROTO_UDP)) {
     const portDiff = rewritePorts(dv, l4, sport, dport);
-    adjustL4Csum(dv, l4, proto, addrDiff + portDiff, false);
+    adjustL4Csum(dv, l4, proto, partial ? addrDiff : addrDiff + portDiff, false, partial);
   }
   // TTL is the high byte of the TTL/protocol word: one less there is 0x100 less in the sum.
   const ttlWord = dv.getUint16(l3 + IPV4_TTL);
@@ -90,11 +117,12 @@ export function rewrite6(
   daddr: Uint32Array,
   di: number,
   dport: number,
+  partial = false,
 ): void {
   const addrDiff = replaceAddr6(dv, l3 + IPV6_SRC, saddr, si) + replaceAddr6(dv, l3 + IPV6_DST, daddr, di);
   if (withL4 && (proto === PROTO_TCP || proto === PROTO_UDP)) {
     const portDiff = rewritePorts(dv, l4, sport, dport);
-    adjustL4Csum(dv, l4, proto, addrDiff + portDiff, true);
+    adjustL4Csum(dv, l4, proto, partial ? addrDiff : addrDiff + portDiff, true, partial);
   }
   dv.setUint8(l3 + IPV6_HOP_LIMIT, dv.getUint8(l3 + IPV6_HOP_LIMIT) - 1);
 }

@@ -305,6 +305,8 @@ export class Synproxy {
       q.off[i] = off;
       q.len[i] = this.writeRsSyn(q.dv, off, id);
       q.verdict[i] = VERDICT_TX;
+      q.csum[i] = 0;
+      q.gso[i] = 0;
       core.counters[E_SP_SYN_RETRANS]! += 1;
     } else {
       core.counters[D_TXQ_FULL]! += 1;
@@ -485,6 +487,12 @@ export class Synproxy {
       const qb = this.qBuf;
       const base = best * QUEUE_SLOT;
       for (let k = 0; k < len; k++) q.buf[off + k] = qb[base + k]!;
+      // Kept segments were made whole before they were kept. processSlot() moves off/len only
+      // when the packet changes size, so they are set here first.
+      q.off[i] = off;
+      q.len[i] = len;
+      q.csum[i] = 0;
+      q.gso[i] = 0;
       if (core.processSlot(q, i, off, len) === VERDICT_TX) q.count++;
     }
   }
@@ -526,7 +534,8 @@ export class Synproxy {
       i += len;
     }
     if ((w[o + W_FLAGS]! & CONN_F_SP_TS) !== 0) diff += this.ts.inbound(dv, l4, thl, id);
-    dv.setUint16(l4 + 16, csumAdjust(dv.getUint16(l4 + 16), diff));
+    // A partial checksum is summed over these bytes by the receiver: nothing to patch.
+    if (!this.core.partial) dv.setUint16(l4 + 16, csumAdjust(dv.getUint16(l4 + 16), diff));
   }
 
   /**
@@ -545,7 +554,7 @@ export class Synproxy {
     let diff = negWord(seq) + sumWord(nw);
     if ((w[o + W_FLAGS]! & CONN_F_SP_TS) !== 0)
       diff += this.ts.outbound(dv, l4, (dv.getUint8(l4 + 12) >>> 4) << 2, id);
-    dv.setUint16(l4 + 16, csumAdjust(dv.getUint16(l4 + 16), diff));
+    if (!core.partial) dv.setUint16(l4 + 16, csumAdjust(dv.getUint16(l4 + 16), diff));
     return true;
   }
 

@@ -28,6 +28,28 @@ export function tcpChecksumFull(dv: DataView, l3: number, l4: number, end: numbe
   dv.setUint16(l4 + 16, checksumDv(dv, l4, len, pseudo));
 }
 
+/** Recomputes the UDP checksum of the datagram at [l4, end) (0 becomes 0xffff). */
+export function udpChecksumFull(dv: DataView, l3: number, l4: number, end: number, v6: boolean): void {
+  const len = end - l4;
+  dv.setUint16(l4 + 6, 0);
+  const pseudo = v6
+    ? pseudoSum6(dv, l3 + 8, l3 + 24, 17, len)
+    : sumWord(dv.getUint32(l3 + 12)) + sumWord(dv.getUint32(l3 + 16)) + 17 + len;
+  const c = checksumDv(dv, l4, len, pseudo);
+  dv.setUint16(l4 + 6, c === 0 ? 0xffff : c);
+}
+
+/** Sets the TCP checksum field of [l4, end) to its partial form: the folded pseudo-header sum. */
+export function tcpChecksumPartial(dv: DataView, l3: number, l4: number, end: number, v6: boolean): void {
+  const len = end - l4;
+  let s = v6
+    ? pseudoSum6(dv, l3 + 8, l3 + 24, 6, len)
+    : sumWord(dv.getUint32(l3 + 12)) + sumWord(dv.getUint32(l3 + 16)) + 6 + len;
+  s = (s & 0xffff) + Math.floor(s / 0x10000);
+  s = (s & 0xffff) + (s >>> 16);
+  dv.setUint16(l4 + 16, s);
+}
+
 /** Lowers the MSS option of a SYN-ACK by `by` bytes (not below 536 / 1220). True if one was found. */
 export function lowerMss(dv: DataView, l4: number, thl: number, by: number, v6: boolean): boolean {
   const end = l4 + thl;
@@ -104,6 +126,7 @@ export class ToaWriter {
     headroom: number,
     tailroom: number,
     mtu: number,
+    partial: boolean,
   ): number {
     const n = v6 ? TOA_LEN6 : TOA_LEN4;
     let thl = (dv.getUint8(l4 + 12) >>> 4) << 2;
@@ -153,7 +176,8 @@ export class ToaWriter {
       dv.setUint16(s + 10, 0);
       dv.setUint16(s + 10, checksumDv(dv, s, (dv.getUint8(s) & 0x0f) << 2, 0));
     }
-    tcpChecksumFull(dv, s, t, end, v6);
+    if (partial) tcpChecksumPartial(dv, s, t, end, v6);
+    else tcpChecksumFull(dv, s, t, end, v6);
     this.start = s;
     this.end = end;
     return TOA_OK;

@@ -205,6 +205,26 @@ describe('SYNPROXY', () => {
     }
   });
 
+  // Found by the offload tests: released segments kept their slot's stale offset and length
+  // unless TOA resized them, so with TOA off the kept data went out empty.
+  test('kept client data is sent whole after the handshake also when TOA is off', () => {
+    const e = spFixture();
+    e.editService(SVC, { toa: false });
+    const cookie = synAck(e);
+    send(e, tcp4(CIP, 40000, VIP, 80, 'PA', { seq: ISN + 1, ack: cookie + 1, data: 'one' }));
+    send(e, tcp4(CIP, 40000, VIP, 80, 'PA', { seq: ISN + 4, ack: cookie + 1, data: 'two!' }));
+    const { extra } = sendAll(e, tcp4(RS1, 80, LIP, 1025, 'SA', { seq: RS_ISN, ack: ISN + 1 }));
+    assert.deepEqual(
+      extra.map((p) => Buffer.from(p.tcp!.payload!).toString()),
+      ['one', 'two!'],
+    );
+    for (const p of extra) {
+      assert.equal(p.dst, RS1);
+      assert.equal(p.l4CsumOk, true);
+      assert.equal(p.tcp!.options?.some((o) => o.kind === 'toa') ?? false, false);
+    }
+  });
+
   test('ACKs without a valid cookie cost nothing and are counted', () => {
     const e = spFixture();
     for (let i = 0; i < 200; i++) {
