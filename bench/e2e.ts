@@ -23,7 +23,8 @@
 //          --rounds N (default 1, at most 5: the LBs measured in turn N times, interleaved, and
 //          the table shows each figure's median; for noisy machines),
 //          --tun-qlen N (experiment: txqueuelen of the daemon's TUN, the kernel's queue towards
-//          the daemon; default: as the daemon leaves it).
+//          the daemon; default: as the daemon leaves it),
+//          --no-offload (lvsadm daemon --offload off: one packet per MTU through the TUN).
 
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -83,10 +84,19 @@ interface Options {
   limitS: number;
   tunQlen: number | null;
   rounds: number;
+  offload: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 10, warmup: 3, only: [...NAMES], limitS: 900, tunQlen: null, rounds: 1 };
+  const o: Options = {
+    seconds: 10,
+    warmup: 3,
+    only: [...NAMES],
+    limitS: 900,
+    tunQlen: null,
+    rounds: 1,
+    offload: true,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = argv[i + 1];
@@ -100,6 +110,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--warmup') o.warmup = num();
     else if (a === '--limit') o.limitS = num();
     else if (a === '--tun-qlen') o.tunQlen = num();
+    else if (a === '--no-offload') o.offload = false;
     else if (a === '--rounds') o.rounds = Math.min(num(), MAX_ROUNDS);
     else if (a === '--only') {
       const want = (v ?? '').split(',');
@@ -462,7 +473,7 @@ async function main(): Promise<number> {
   const phases: Phase[] = [];
   let fatal: string | null = null;
   try {
-    net = await Topology.create({ rsCount: 3 });
+    net = await Topology.create({ rsCount: 3, daemonArgs: o.offload ? [] : ['--offload', 'off'] });
     log(`topology ${net.base} up`);
     writeFileSync(join(net.www, FILE), `${'x'.repeat(FILE_BYTES - 1)}\n`);
     for (const r of net.rs) await net.startNginx(r);

@@ -87,7 +87,7 @@ export class LvsadmLb implements LoadBalancer {
     private readonly tunQlen: number | null = null,
   ) {
     this.what =
-      `lvsadm daemon (1 TUN queue${tunQlen === null ? '' : `, txqueuelen ${tunQlen}`}), FULLNAT rr, ` +
+      `lvsadm daemon ${net.daemonArgs.join(' ')}(1 TUN queue${tunQlen === null ? '' : `, txqueuelen ${tunQlen}`}), FULLNAT rr, ` +
       `LIPs ${lips[0]}..${lips.at(-1)} (${lips.length}), TOA on (default)`;
   }
 

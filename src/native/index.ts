@@ -15,6 +15,9 @@ export const STAT_TX_AGAIN = 3; // TX packets left unwritten because a write ans
 export const STAT_LAST_ERRNO = 4; // errno of the last failure counted above
 export const STAT_SLOTS = 5;
 
+/** Bytes of one struct virtio_net_hdr: the per-slot header in readBatch/writeBatch's `vnet`. */
+export const VNET_HDR_LEN = 10;
+
 export interface PeerCred {
   pid: number;
   uid: number;
@@ -40,8 +43,13 @@ export interface NativeAddon {
    * Opens /dev/net/tun (non-blocking, close-on-exec) and attaches it to TUN device `name`
    * (IFF_TUN | IFF_NO_PI, plus IFF_MULTI_QUEUE when `multiQueue`): creates the device if needed.
    * Opening a multi-queue device again gives another queue. Returns the fd.
+   *
+   * With `vnetHdr`: also IFF_VNET_HDR, TUNSETVNETHDRSZ 10 and TUNSETOFFLOAD TUN_F_CSUM |
+   * TUN_F_TSO4 | TUN_F_TSO6, so every packet on the fd carries a virtio_net_hdr and the kernel
+   * hands over TCP GSO packets up to 64 KB with partial checksums. Read and write such an fd
+   * only with `vnet` given. The flag is the device's: open every queue the same way.
    */
-  open(name: string, multiQueue: boolean): number;
+  open(name: string, multiQueue: boolean, vnetHdr?: boolean): number;
   close(fd: number): void;
   setNonBlocking(fd: number, on?: boolean): void;
   /**
@@ -49,6 +57,12 @@ export interface NativeAddon {
    * `(start+k)*slotSize + headroom`, setting offs/lens there. Packets that do not fit the slot
    * (longer than slotSize - headroom) are dropped and counted in stats[STAT_RX_TRUNC].
    * Returns the number of packets read; 0 when nothing was waiting.
+   *
+   * On an fd opened with vnetHdr, `vnet` is required: VNET_HDR_LEN bytes per slot (slot i at
+   * i*VNET_HDR_LEN) where each packet's virtio_net_hdr is kept as read, for writeBatch. Then
+   * `csum[i]` is set to 1 when the header says VIRTIO_NET_HDR_F_NEEDS_CSUM (the L4 checksum
+   * field holds only the folded pseudo-header sum), else 0, and `gso[i]` to its gso_size for
+   * a GSO packet, else 0. Without `vnet`, given csum/gso entries are set to 0.
    */
   readBatch(
     fd: number,
@@ -59,12 +73,21 @@ export interface NativeAddon {
     headroom: number,
     max: number,
     start?: number,
-    stats?: Float64Array,
+    stats?: Float64Array | null,
+    vnet?: Uint8Array | null,
+    csum?: Uint8Array | null,
+    gso?: Uint16Array | null,
   ): number;
   /**
    * Writes packets 0..count-1 whose verdict is 1 (all when `verdicts` is null), one write(2)
    * each. Stops at the first EAGAIN (the rest are added to stats[STAT_TX_AGAIN]); other errors
    * are counted in stats[STAT_TX_ERR] and the batch goes on. Returns the number written.
+   *
+   * On an fd opened with vnetHdr, `vnet` is required (as for readBatch) and each packet is
+   * written with writev(header, packet): the slot's saved header when `csum[i]` is 1 (a packet
+   * left partial keeps its checksum and GSO instructions, ECN bit included), a zeroed one
+   * (no flags, GSO_NONE) when it is 0 or `csum` is absent. So a batch never read needs no
+   * saved headers as long as its packets are complete.
    */
   writeBatch(
     fd: number,
@@ -73,7 +96,9 @@ export interface NativeAddon {
     lens: Uint32Array,
     verdicts: Uint8Array | null,
     count: number,
-    stats?: Float64Array,
+    stats?: Float64Array | null,
+    vnet?: Uint8Array | null,
+    csum?: Uint8Array | null,
   ): number;
   /**
    * Calls `callback` from the event loop whenever `fd` is readable (level-triggered), with an

@@ -1,8 +1,9 @@
 // lvsadm_native: TUN packet I/O for the userspace dataplane, as a plain C Node-API addon.
 //
-//   open(name, multiQueue)                       -> fd        (TUNSETIFF, IFF_TUN | IFF_NO_PI)
-//   readBatch(fd, buf, offs, lens, slotSize, headroom, max, start?, stats?) -> packets read
-//   writeBatch(fd, buf, offs, lens, verdicts, count, stats?)              -> packets written
+//   open(name, multiQueue, vnetHdr?)             -> fd        (TUNSETIFF, IFF_TUN | IFF_NO_PI)
+//   readBatch(fd, buf, offs, lens, slotSize, headroom, max, start?, stats?, vnet?, csum?, gso?)
+//                                                -> packets read
+//   writeBatch(fd, buf, offs, lens, verdicts, count, stats?, vnet?, csum?) -> packets written
 //   poll(fd, callback)                           -> { stop() } (uv_poll_t, UV_READABLE)
 //   close(fd), setNonBlocking(fd, on), getPeerCred(fd) -> { pid, uid, gid }
 //   tryLock(fd)                                  -> true, or false if another process holds it
@@ -11,6 +12,11 @@
 // per packet) and never throw for a packet: failures are added to the optional `stats`
 // Float64Array (slots STAT_* below, mirrored in index.ts). They throw only for bad arguments.
 // Everything runs on the JS thread; the one static scratch byte below relies on that.
+//
+// Offload mode (open with vnetHdr): every packet on the fd is preceded by a struct
+// virtio_net_hdr (10 bytes). readBatch/writeBatch then take `vnet`, one such header per slot
+// (slot i at vnet + 10*i), read and written with readv/writev around the packet so the packet
+// itself still sits at slot start + headroom. csum/gso are the batch's per-slot flags.
 
 #ifndef NAPI_VERSION
 #define NAPI_VERSION 8
@@ -22,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <node_api.h>
 #include <stdint.h>
@@ -199,9 +206,17 @@ static napi_value make_undefined(napi_env env) {
 // ---------------------------------------------------------------------------------------------
 // open / close / setNonBlocking
 
+// What the kernel may hand us with offloads on: partial checksums and TCP GSO up to 64 KB.
+#define TUN_OFFLOADS (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)
+#define VNET_HDR_LEN ((int)sizeof(struct virtio_net_hdr))
+
+static const char* offload_hint(int err) {
+  return err == EINVAL ? "kernel without TUN vnet header/offload support?" : open_hint(err, 1);
+}
+
 static napi_value tun_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 1) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "open(name, multiQueue)");
@@ -222,6 +237,8 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
   }
   bool multi = false;
   if (argc >= 2 && !is_nullish(env, argv[1])) CHECK(napi_get_value_bool(env, argv[1], &multi));
+  bool vnet = false;
+  if (argc >= 3 && !is_nullish(env, argv[2])) CHECK(napi_get_value_bool(env, argv[2], &vnet));
 
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
@@ -232,7 +249,8 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   memcpy(ifr.ifr_name, name, name_len);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi ? IFF_MULTI_QUEUE : 0);
+  // IFF_VNET_HDR is a device flag: the last TUNSETIFF sets it for every queue of the device.
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi ? IFF_MULTI_QUEUE : 0) | (vnet ? IFF_VNET_HDR : 0);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     close(fd);
@@ -240,6 +258,24 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
     snprintf(what, sizeof what, "TUNSETIFF %s", name);
     throw_errno(env, "ioctl", what, err, open_hint(err, 1));
     return NULL;
+  }
+  if (vnet) {
+    // The header size is the device's, possibly left by another user: set ours explicitly.
+    int hdr_sz = VNET_HDR_LEN;
+    const char* step = "TUNSETVNETHDRSZ";
+    int ok = ioctl(fd, TUNSETVNETHDRSZ, &hdr_sz) == 0;
+    if (ok) {
+      step = "TUNSETOFFLOAD";
+      ok = ioctl(fd, TUNSETOFFLOAD, (unsigned long)TUN_OFFLOADS) == 0;
+    }
+    if (!ok) {
+      int err = errno;
+      close(fd);
+      char what[64];
+      snprintf(what, sizeof what, "%s %s", step, name);
+      throw_errno(env, "ioctl", what, err, offload_hint(err));
+      return NULL;
+    }
   }
   return make_int(env, fd);
 }
@@ -278,18 +314,38 @@ static napi_value set_nonblocking(napi_env env, napi_callback_info info) {
 
 // Reads past the slot land here: a read that reaches it was truncated by the slot.
 static uint8_t overflow_byte;
+// Written before packets whose checksum is complete: no flags, GSO_NONE.
+static struct virtio_net_hdr zero_hdr;
+
+// An optional typed argument (absent, null or undefined: *data = NULL) of at least `need`
+// elements.
+static bool arg_opt_typed(napi_env env, size_t argc, napi_value* argv, size_t i,
+                          napi_typedarray_type want, const char* name, size_t need, void** data) {
+  *data = NULL;
+  if (argc <= i || is_nullish(env, argv[i])) return true;
+  size_t length;
+  if (!arg_typed(env, argv[i], want, name, data, &length)) return false;
+  if (length < need) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s is too short for the slots", name);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+    return false;
+  }
+  return true;
+}
 
 static napi_value read_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
+  size_t argc = 12;
+  napi_value argv[12];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 7) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
-                          "readBatch(fd, buf, offs, lens, slotSize, headroom, max, start?, stats?)");
+                          "readBatch(fd, buf, offs, lens, slotSize, headroom, max, start?, stats?, "
+                          "vnet?, csum?, gso?)");
     return NULL;
   }
   int32_t fd, slot_size, headroom, max, start = 0;
-  void *buf_p, *offs_p, *lens_p;
+  void *buf_p, *offs_p, *lens_p, *vnet_p, *csum_p, *gso_p;
   size_t buf_len, offs_len, lens_len;
   double* stats;
   if (!arg_nonneg(env, argv[0], "fd", &fd) ||
@@ -304,6 +360,11 @@ static napi_value read_batch(napi_env env, napi_callback_info info) {
     return NULL;
   }
   size_t end = (size_t)start + (size_t)max;
+  if (!arg_opt_typed(env, argc, argv, 9, napi_uint8_array, "vnet", end * VNET_HDR_LEN, &vnet_p) ||
+      !arg_opt_typed(env, argc, argv, 10, napi_uint8_array, "csum", end, &csum_p) ||
+      !arg_opt_typed(env, argc, argv, 11, napi_uint16_array, "gso", end, &gso_p)) {
+    return NULL;
+  }
   if (headroom >= slot_size || end > offs_len || end > lens_len ||
       end * (size_t)slot_size > buf_len) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE",
@@ -313,19 +374,30 @@ static napi_value read_batch(napi_env env, napi_callback_info info) {
   uint8_t* buf = buf_p;
   uint32_t* offs = offs_p;
   uint32_t* lens = lens_p;
+  uint8_t* vnet = vnet_p;
+  uint8_t* csum = csum_p;
+  uint16_t* gso = gso_p;
   size_t space = (size_t)(slot_size - headroom);
   size_t i = (size_t)start;
   int32_t n = 0;
   // A flood of oversized packets must not keep us here: bound the reads, not just the packets.
   int64_t budget = 2 * (int64_t)max + 1;
-  struct iovec iov[2];
-  iov[1].iov_base = &overflow_byte;
-  iov[1].iov_len = 1;
+  // [virtio_net_hdr when vnet] [packet area] [overflow byte]
+  struct iovec iov[3];
+  struct iovec* pkt_iov = vnet ? &iov[1] : &iov[0];
+  int iovcnt = vnet ? 3 : 2;
+  size_t hdr_len = vnet ? VNET_HDR_LEN : 0;
+  pkt_iov[1].iov_base = &overflow_byte;
+  pkt_iov[1].iov_len = 1;
   while (n < max && budget-- > 0) {
     size_t off = i * (size_t)slot_size + (size_t)headroom;
-    iov[0].iov_base = buf + off;
-    iov[0].iov_len = space;
-    ssize_t r = readv(fd, iov, 2);
+    if (vnet) {
+      iov[0].iov_base = vnet + i * VNET_HDR_LEN;
+      iov[0].iov_len = VNET_HDR_LEN;
+    }
+    pkt_iov[0].iov_base = buf + off;
+    pkt_iov[0].iov_len = space;
+    ssize_t r = readv(fd, iov, iovcnt);
     if (r < 0) {
       int err = errno;
       if (err == EINTR) continue;
@@ -337,12 +409,32 @@ static napi_value read_batch(napi_env env, napi_callback_info info) {
       break;
     }
     if (r == 0) break;
-    if ((size_t)r > space) {  // the kernel copied what fit and dropped the rest
+    if ((size_t)r <= hdr_len) {  // a header and no packet: never sent by a TUN, skip it
+      if (stats) {
+        stats[STAT_RX_ERR] += 1;
+        stats[STAT_LAST_ERRNO] = EPROTO;
+      }
+      continue;
+    }
+    size_t len = (size_t)r - hdr_len;
+    if (len > space) {  // the kernel copied what fit and dropped the rest
       if (stats) stats[STAT_RX_TRUNC] += 1;
       continue;  // reuse the slot
     }
     offs[i] = (uint32_t)off;
-    lens[i] = (uint32_t)r;
+    lens[i] = (uint32_t)len;
+    if (vnet && (csum || gso)) {
+      struct virtio_net_hdr h;
+      memcpy(&h, vnet + i * VNET_HDR_LEN, sizeof h);  // the slot need not be aligned
+      if (csum) csum[i] = (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ? 1 : 0;
+      if (gso) {
+        gso[i] = (h.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_NONE ? h.gso_size : 0;
+      }
+    } else {
+      // Without a header the kernel completed the checksum and segmented already.
+      if (csum) csum[i] = 0;
+      if (gso) gso[i] = 0;
+    }
     i++;
     n++;
   }
@@ -350,16 +442,16 @@ static napi_value read_batch(napi_env env, napi_callback_info info) {
 }
 
 static napi_value write_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 9;
+  napi_value argv[9];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 6) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
-                          "writeBatch(fd, buf, offs, lens, verdicts, count, stats?)");
+                          "writeBatch(fd, buf, offs, lens, verdicts, count, stats?, vnet?, csum?)");
     return NULL;
   }
   int32_t fd, count;
-  void *buf_p, *offs_p, *lens_p, *verdicts_p = NULL;
+  void *buf_p, *offs_p, *lens_p, *verdicts_p = NULL, *vnet_p, *csum_p;
   size_t buf_len, offs_len, lens_len, verdicts_len = 0;
   double* stats;
   if (!arg_nonneg(env, argv[0], "fd", &fd) ||
@@ -372,6 +464,14 @@ static napi_value write_batch(napi_env env, napi_callback_info info) {
     return NULL;
   }
   size_t cnt = (size_t)count;
+  if (!arg_opt_typed(env, argc, argv, 7, napi_uint8_array, "vnet", cnt * VNET_HDR_LEN, &vnet_p) ||
+      !arg_opt_typed(env, argc, argv, 8, napi_uint8_array, "csum", cnt, &csum_p)) {
+    return NULL;
+  }
+  if (csum_p && !vnet_p) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "writeBatch: csum needs vnet");
+    return NULL;
+  }
   if (cnt > offs_len || cnt > lens_len || (verdicts_p && cnt > verdicts_len)) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "writeBatch: count exceeds the arrays");
     return NULL;
@@ -380,6 +480,12 @@ static napi_value write_batch(napi_env env, napi_callback_info info) {
   const uint32_t* offs = offs_p;
   const uint32_t* lens = lens_p;
   const uint8_t* verdicts = verdicts_p;
+  uint8_t* vnet = vnet_p;
+  const uint8_t* csum = csum_p;
+  // [virtio_net_hdr when vnet] [packet]
+  struct iovec iov[2];
+  struct iovec* pkt_iov = vnet ? &iov[1] : &iov[0];
+  int iovcnt = vnet ? 2 : 1;
   int32_t written = 0;
   for (size_t i = 0; i < cnt; i++) {
     if (verdicts && verdicts[i] != 1) continue;
@@ -391,9 +497,18 @@ static napi_value write_batch(napi_env env, napi_callback_info info) {
       }
       continue;
     }
+    if (vnet) {
+      // A partial packet goes out with the header it came with (csum_start/csum_offset count
+      // from the packet start, which the engine keeps; the ECN bit of gso_type is kept too).
+      // A complete one, built or finished by the engine, gets no flags and no GSO.
+      iov[0].iov_base = (csum && csum[i]) ? (void*)(vnet + i * VNET_HDR_LEN) : (void*)&zero_hdr;
+      iov[0].iov_len = VNET_HDR_LEN;
+    }
+    pkt_iov[0].iov_base = (void*)(buf + off);
+    pkt_iov[0].iov_len = len;
     ssize_t r;
     do {
-      r = write(fd, buf + off, len);
+      r = writev(fd, iov, iovcnt);
     } while (r < 0 && errno == EINTR);
     if (r >= 0) {
       written++;

@@ -115,8 +115,9 @@ describe('e2e: HTTP through the VIP', { skip: SKIP ?? false, timeout: 300_000 },
     // and retransmissions
     assert.ok(s.inBytes >= req + 40 * s.inPkts, `InBytes ${s.inBytes} >= ${req} + 40 x ${s.inPkts}`);
     assert.ok(s.outBytes >= resp + 40 * s.outPkts, `OutBytes ${s.outBytes} >= ${resp} + 40 x ${s.outPkts}`);
-    // 64 KiB in segments of at most 1448 bytes each
-    assert.ok(s.outPkts >= N * Math.ceil(65536 / 1460), `OutPkts ${s.outPkts}`);
+    // 64 KiB plus headers in packets of at most 64 KiB (GSO packets with the TUN's offload count
+    // once, as skbs do in IPVS; transfer.test.ts checks one MTU per packet without offload)
+    assert.ok(s.outPkts >= N * 2, `OutPkts ${s.outPkts}`);
     assert.equal(svc.dests[0]!.conns, N);
   });
 

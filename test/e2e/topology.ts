@@ -352,6 +352,8 @@ export interface LvsadmResult {
 export interface TopologyOptions {
   /** Number of real servers (default 3). */
   rsCount?: number;
+  /** More `lvsadm daemon` options (e.g. --offload). */
+  daemonArgs?: string[];
 }
 
 let instances = 0;
@@ -373,7 +375,11 @@ export class Topology {
   private daemon: Proc | null = null;
   private destroyed = false;
 
-  private constructor(rsCount: number) {
+  private constructor(
+    rsCount: number,
+    /** Extra `lvsadm daemon` options. */
+    readonly daemonArgs: string[],
+  ) {
     const n = instances++;
     this.base = `${PREFIX}${process.pid}-${randomBytes(3).toString('hex')}`;
     this.client = `${this.base}-client`;
@@ -401,7 +407,7 @@ export class Topology {
 
   /** Builds the network (no daemon yet); on failure everything made so far is removed. */
   static async create(opts: TopologyOptions = {}): Promise<Topology> {
-    const t = new Topology(opts.rsCount ?? 3);
+    const t = new Topology(opts.rsCount ?? 3, opts.daemonArgs ?? []);
     try {
       await t.build();
     } catch (e) {
@@ -528,6 +534,7 @@ export class Topology {
           this.stateDir,
           '--tun',
           this.tun,
+          ...this.daemonArgs,
         ],
         { stdio: ['ignore', fd, fd] },
       );

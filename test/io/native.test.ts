@@ -25,9 +25,11 @@ import {
   type NativeAddon,
   STAT_LAST_ERRNO,
   STAT_RX_ERR,
+  STAT_RX_TRUNC,
   STAT_SLOTS,
   STAT_TX_AGAIN,
   STAT_TX_ERR,
+  VNET_HDR_LEN,
 } from '../../src/native/index.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -187,6 +189,134 @@ describe('I/O on a FIFO', () => {
     } finally {
       closeSync(fd);
     }
+  });
+});
+
+describe('virtio_net_hdr mode (vnet) on a FIFO', () => {
+  // A partial TCPv4 GSO header with the ECN bit: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset.
+  const NEEDS_CSUM = 1;
+  const GSO_TCPV4_ECN = 0x81;
+  function header(out: Uint8Array, at: number): void {
+    const dv = new DataView(out.buffer, out.byteOffset + at, VNET_HDR_LEN);
+    dv.setUint8(0, NEEDS_CSUM);
+    dv.setUint8(1, GSO_TCPV4_ECN);
+    dv.setUint16(2, 40, true);
+    dv.setUint16(4, 1400, true);
+    dv.setUint16(6, 20, true);
+    dv.setUint16(8, 16, true);
+  }
+  const readV = (fd: number, b: PacketBatch, vnet: Uint8Array, stats?: Float64Array) =>
+    n.readBatch(fd, b.buf, b.off, b.len, b.slotSize, b.headroom, b.capacity, 0, stats, vnet, b.csum, b.gso);
+
+  test('a partial packet is written with its saved header, read back with csum and gso set', () => {
+    const fd = fifo('vnet-partial');
+    try {
+      const tx = new PacketBatch(2, 256, 32);
+      const txv = new Uint8Array(2 * VNET_HDR_LEN);
+      tx.push(Uint8Array.from([0x45, 1, 2, 3]));
+      header(txv, 0);
+      tx.csum[0] = 1;
+      tx.verdict[0] = 1;
+      assert.equal(n.writeBatch(fd, tx.buf, tx.off, tx.len, tx.verdict, 1, null, txv, tx.csum), 1);
+
+      const rx = new PacketBatch(2, 256, 32);
+      const rxv = new Uint8Array(2 * VNET_HDR_LEN).fill(0xee);
+      const stats = new Float64Array(STAT_SLOTS);
+      assert.equal(readV(fd, rx, rxv, stats), 1);
+      assert.deepEqual(
+        [...rxv.subarray(0, VNET_HDR_LEN)],
+        [...txv.subarray(0, VNET_HDR_LEN)],
+        'header bit for bit',
+      );
+      assert.equal(rx.off[0], 32, 'the packet still lands after the headroom');
+      assert.deepEqual([...rx.packet(0)], [0x45, 1, 2, 3]);
+      assert.equal(rx.csum[0], 1);
+      assert.equal(rx.gso[0], 1400, 'gso_size of a GSO type, ECN bit set');
+      assert.deepEqual([...stats], [0, 0, 0, 0, 0]);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  test('a complete packet (csum 0, or no csum array) goes out with a zeroed header', () => {
+    const fd = fifo('vnet-complete');
+    try {
+      const tx = new PacketBatch(2, 256, 32);
+      const txv = new Uint8Array(2 * VNET_HDR_LEN);
+      tx.push(Uint8Array.from([0x45, 9]));
+      header(txv, 0); // a stale header from an earlier read must not be reused
+      tx.verdict[0] = 1;
+      const rx = new PacketBatch(2, 256, 32);
+      const rxv = new Uint8Array(2 * VNET_HDR_LEN);
+      for (const csum of [tx.csum, null]) {
+        rxv.fill(0xee);
+        rx.csum.fill(7);
+        rx.gso.fill(7);
+        assert.equal(n.writeBatch(fd, tx.buf, tx.off, tx.len, tx.verdict, 1, null, txv, csum), 1);
+        assert.equal(readV(fd, rx, rxv), 1);
+        assert.deepEqual([...rxv.subarray(0, VNET_HDR_LEN)], new Array(VNET_HDR_LEN).fill(0));
+        assert.deepEqual([...rx.packet(0)], [0x45, 9]);
+        assert.equal(rx.csum[0], 0);
+        assert.equal(rx.gso[0], 0);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  test('truncation still counts with the header in front; an exact fit is kept', () => {
+    const fd = fifo('vnet-trunc');
+    try {
+      const rx = new PacketBatch(2, 256, 32);
+      const room = rx.mtu;
+      const rxv = new Uint8Array(2 * VNET_HDR_LEN);
+      const stats = new Float64Array(STAT_SLOTS);
+      const tx = new PacketBatch(1, 512, 32);
+      const txv = new Uint8Array(VNET_HDR_LEN);
+      for (const size of [room + 1, room]) {
+        tx.clear();
+        tx.push(new Uint8Array(size).fill(size & 0xff));
+        tx.verdict[0] = 1;
+        assert.equal(n.writeBatch(fd, tx.buf, tx.off, tx.len, tx.verdict, 1, null, txv, tx.csum), 1);
+      }
+      // Each readv takes exactly one write here: header + room + 1 (dropped), then header + room.
+      assert.equal(readV(fd, rx, rxv, stats), 1);
+      assert.equal(rx.len[0], room);
+      assert.equal(stats[STAT_RX_TRUNC], 1);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  test('without vnet, csum and gso entries are cleared', () => {
+    const fd = fifo('vnet-none');
+    try {
+      const b = new PacketBatch(2, 256, 32);
+      b.csum.fill(1);
+      b.gso.fill(1400);
+      writeFileSync(join(dir, 'vnet-none'), 'abc');
+      assert.equal(n.readBatch(fd, b.buf, b.off, b.len, 256, 32, 2, 0, null, null, b.csum, b.gso), 1);
+      assert.equal(b.len[0], 3);
+      assert.deepEqual([b.csum[0], b.gso[0]], [0, 0]);
+      assert.deepEqual([b.csum[1], b.gso[1]], [1, 1400], 'slots not read are left alone');
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  test('argument checks: sizes and types of vnet, csum, gso', () => {
+    const b = new PacketBatch(4, 256, 32);
+    const vnet = new Uint8Array(4 * VNET_HDR_LEN);
+    const read = (v: unknown, c: unknown, g: unknown) =>
+      n.readBatch(BAD_FD, b.buf, b.off, b.len, 256, 32, 4, 0, null, v as never, c as never, g as never);
+    assert.throws(() => read(new Uint8Array(39), b.csum, b.gso), /vnet is too short/);
+    assert.throws(() => read(vnet, new Uint8Array(3), b.gso), /csum is too short/);
+    assert.throws(() => read(vnet, b.csum, new Uint8Array(4)), /gso must be a Uint16Array/);
+    assert.equal(read(vnet, b.csum, b.gso), 0, 'EBADF is counted, not thrown');
+    const write = (v: unknown, c: unknown) =>
+      n.writeBatch(BAD_FD, b.buf, b.off, b.len, null, 4, null, v as never, c as never);
+    assert.throws(() => write(new Uint8Array(39), null), /vnet is too short/);
+    assert.throws(() => write(null, b.csum), /csum needs vnet/);
   });
 });
 

@@ -8,9 +8,11 @@
 
 import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
+import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { PacketBatch, VERDICT_DROP, VERDICT_TX } from '../../src/dataplane/batch.js';
 import { Pump } from '../../src/io/pump.js';
-import { TunIo } from '../../src/io/tun-io.js';
+import { OFFLOAD_HEADROOM, OFFLOAD_SLOT_SIZE, TunIo } from '../../src/io/tun-io.js';
 import {
   loadNative,
   type NativeAddon,
@@ -19,7 +21,8 @@ import {
   STAT_TX_ERR,
 } from '../../src/native/index.js';
 import { toHex } from '../support/hex.js';
-import { udp4 } from '../support/packet-builder.js';
+import { tcp4, udp4 } from '../support/packet-builder.js';
+import { decodePacket } from '../support/packet-decoder.js';
 
 export const LOCAL = '198.51.100.2';
 export const REMOTE = '203.0.113.5';
@@ -345,6 +348,155 @@ async function pump({ tun }: Args) {
   }
 }
 
+/** Sets a sysctl of this namespace and returns its old value. */
+function sysctl(key: string, value: string): string {
+  const path = `/proc/sys/${key}`;
+  const old = readFileSync(path, 'utf8').trim();
+  writeFileSync(path, value);
+  return old;
+}
+
+/** Reads `tio` into `batch` until a packet satisfies `pred`; returns its index. */
+async function readUntil(tio: TunIo, batch: PacketBatch, pred: (i: number) => boolean, ms: number) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    tio.readInto(batch);
+    for (let i = 0; i < batch.count; i++) if (pred(i)) return i;
+    await sleep(5);
+  }
+  throw new Error(`nothing matching within ${ms} ms`);
+}
+
+const SERVICE_PORT = 8080;
+const POLICY_TABLE = '100';
+
+/**
+ * Offload with real TCP: a kernel socket connects into an offload TUN (the handshake is
+ * answered from a batch never read, so its header is the zeroed one); its bulk data arrives
+ * as GSO packets with partial checksums. Those are written back unchanged (with the headers
+ * they came with) and forwarded, by a policy route on the incoming TUN, into a second, plain
+ * TUN, where the kernel has cut them into MTU segments and completed the checksums.
+ */
+async function offload({ tun, tun2 }: Args) {
+  const n = loadNative();
+  setupNs();
+  const tio = TunIo.open({ name: tun, offload: true });
+  const fd2 = n.open(tun2!, false);
+  const restore: [string, string][] = [];
+  let sock: net.Socket | undefined;
+  try {
+    let smallBatch: string | undefined;
+    try {
+      tio.readInto(new PacketBatch(2));
+    } catch (e) {
+      smallBatch = (e as Error).message;
+    }
+    bringUp(tun);
+    ip('link', 'set', 'dev', tun2!, 'addrgenmode', 'none');
+    ip('link', 'set', 'dev', tun2!, 'mtu', '1500', 'up');
+    // What comes back out of the TUN goes to the plain TUN (the route goes with tun2).
+    ip('rule', 'add', 'iif', tun, 'lookup', POLICY_TABLE);
+    ip('route', 'add', ROUTE, 'dev', tun2!, 'table', POLICY_TABLE);
+    restore.push(['net/ipv4/ip_forward', sysctl('net/ipv4/ip_forward', '1')]);
+    restore.push(['net/ipv4/conf/all/rp_filter', sysctl('net/ipv4/conf/all/rp_filter', '0')]);
+    sysctl(`net/ipv4/conf/${tun}/rp_filter`, '0');
+    sysctl(`net/ipv4/conf/${tun}/accept_local`, '1'); // the packets come from LOCAL, ours
+
+    const batch = new PacketBatch(16, OFFLOAD_SLOT_SIZE, OFFLOAD_HEADROOM);
+    const s = net.connect({ host: REMOTE, port: SERVICE_PORT, localAddress: LOCAL });
+    sock = s;
+    s.on('error', () => {});
+    const connected = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 3000);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    const tcpOf = (i: number) => decodePacket(batch.packet(i)).tcp;
+    const k = await readUntil(tio, batch, (i) => tcpOf(i)?.flags === 'S', 3000);
+    const syn = tcpOf(k)!;
+    const own = new PacketBatch(2); // never read: its header array is made zeroed on write
+    own.push(
+      tcp4(REMOTE, SERVICE_PORT, LOCAL, syn.sport, 'SA', {
+        seq: 1_000_000,
+        ack: (syn.seq + 1) >>> 0,
+        options: [{ kind: 'mss', value: 1460 }],
+      }),
+    );
+    own.verdict[0] = VERDICT_TX;
+    const synAckWritten = tio.writeFrom(own);
+    const isConnected = await connected;
+    s.write(Buffer.alloc(256 * 1024, 'lvsadm offload '));
+
+    // The first flight (no ACKs from us, so it is at most the initial window).
+    await readUntil(tio, batch, (i) => batch.gso[i]! > 0, 3000);
+    const gsoPackets: { len: number; csum: number; gso: number; seq: number; payload: string }[] = [];
+    for (let i = 0; i < batch.count; i++) {
+      const t = tcpOf(i);
+      const keep = batch.gso[i]! > 0 && t?.dport === SERVICE_PORT;
+      batch.verdict[i] = keep ? VERDICT_TX : VERDICT_DROP;
+      if (!keep) continue;
+      gsoPackets.push({
+        len: batch.len[i]!,
+        csum: batch.csum[i]!,
+        gso: batch.gso[i]!,
+        seq: t!.seq,
+        payload: Buffer.from(t!.payload!).toString('latin1'),
+      });
+    }
+    const writtenBack = tio.writeFrom(batch);
+
+    // Collect the segments from the plain TUN until the payload is all there.
+    const want = gsoPackets.reduce((a, p) => a + p.payload.length, 0);
+    const b2 = new PacketBatch(64);
+    const segs: { len: number; ipOk: boolean; l4Ok: boolean; seq: number; payload: string }[] = [];
+    let got = 0;
+    const end = Date.now() + 3000;
+    while (got < want && Date.now() < end) {
+      readAll(n, fd2, b2);
+      for (let i = 0; i < b2.count; i++) {
+        const d = decodePacket(b2.packet(i));
+        if (d.tcp?.dport !== SERVICE_PORT) continue;
+        const payload = Buffer.from(d.tcp.payload ?? []).toString('latin1');
+        got += payload.length;
+        segs.push({
+          len: b2.len[i]!,
+          ipOk: d.ipCsumOk === true,
+          l4Ok: d.l4CsumOk === true,
+          seq: d.tcp.seq,
+          payload,
+        });
+      }
+      if (got < want) await sleep(5);
+    }
+    const joined = (xs: { seq: number; payload: string }[]) =>
+      [...xs]
+        .sort((a, b) => a.seq - b.seq)
+        .map((x) => x.payload)
+        .join('');
+    return {
+      smallBatch,
+      offload: tio.offload,
+      synAckWritten,
+      connected: isConnected,
+      gsoPackets: gsoPackets.map(({ payload, ...p }) => ({ ...p, payloadLength: payload.length })),
+      writtenBack,
+      segs: segs.map(({ payload, ...x }) => ({ ...x, payloadLength: payload.length })),
+      samePayload: joined(segs) === joined(gsoPackets),
+      stats: [...tio.stats],
+    };
+  } finally {
+    sock?.destroy();
+    try {
+      ip('rule', 'del', 'iif', tun, 'lookup', POLICY_TABLE);
+    } catch {}
+    for (const [key, value] of restore) sysctl(key, value);
+    tio.close();
+    n.close(fd2);
+  }
+}
+
 /** Just try to open, for the error paths (run as nobody, or without /dev/net/tun). */
 async function openError({ tun }: Args) {
   const n = loadNative();
@@ -362,6 +514,7 @@ const scenarios: Record<string, (a: Args) => Promise<unknown>> = {
   'write-errors': writeErrors,
   'multi-queue': multiQueue,
   pump,
+  offload,
   'open-error': openError,
 };
 
