@@ -7,7 +7,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { PacketBatch, VERDICT_TX } from '../src/dataplane/batch.js';
 import type { EngineConfig } from '../src/dataplane/config.js';
-import { Engine } from '../src/dataplane/engine.js';
+import { type ConnInfo, Engine } from '../src/dataplane/engine.js';
 import { checksum } from '../src/dataplane/packet/checksum.js';
 import { rd16, rd32, wr16, wr32 } from '../src/dataplane/packet/ipv4.js';
 
@@ -108,30 +108,14 @@ function establishFullnat(e: Engine, flows: number, batch: PacketBatch): FlowPoo
     ipv4Tcp(hs, i * STRIDE, c, p, VIP, 80, 0x02, 1000, 0, 0);
   }
   if (run(e, batch, hs, flows, 1) !== flows) throw new Error('SYNs not forwarded');
-  const conns = [...e.connections()];
-  const synack = new Uint8Array(flows * STRIDE);
-  conns.forEach((c, k) => {
-    ipv4Tcp(synack, k * STRIDE, ip4(c.daddr), c.dport, ip4(c.laddr), c.lport, 0x12, 5000, 1001, 0);
-  });
-  if (run(e, batch, synack, flows, 2) !== flows) throw new Error('SYN-ACKs not forwarded');
+  const conns = rsSynAcks(e, batch, flows, 'SYN-ACKs not forwarded');
   // The client acks data the RS already sent (ack past the RS's first byte), as in a flow in
   // its stride: TOA, which rides only on segments acking the RS's first data byte, is behind it.
   return interleave(flows, (v, k, inPool, outPool) => {
     const c = conns[k]!;
     const step = v * PAYLOAD;
     ipv4Tcp(inPool, k * STRIDE, ip4(c.caddr), c.cport, VIP, 80, 0x18, 1001 + step, 6001, PAYLOAD);
-    ipv4Tcp(
-      outPool,
-      k * STRIDE,
-      ip4(c.daddr),
-      c.dport,
-      ip4(c.laddr),
-      c.lport,
-      0x10,
-      5001,
-      1001 + PAYLOAD + step,
-      0,
-    );
+    rsAck(outPool, k, c, step);
   });
 }
 
@@ -159,12 +143,7 @@ function establishSynproxy(e: Engine, flows: number, batch: PacketBatch): FlowPo
     ipv4Tcp(acks, i * STRIDE, c, p, VIP, 80, 0x10, 1001, (cookie.get(`${c}:${p}`)! + 1) >>> 0, 0);
   }
   if (run(e, batch, acks, flows, 1) !== flows) throw new Error('cookie ACKs not turned into SYNs');
-  const conns = [...e.connections()];
-  const synack = new Uint8Array(flows * STRIDE);
-  conns.forEach((c, k) => {
-    ipv4Tcp(synack, k * STRIDE, ip4(c.daddr), c.dport, ip4(c.laddr), c.lport, 0x12, 5000, 1001, 0);
-  });
-  if (run(e, batch, synack, flows, 2) !== flows) throw new Error('RS SYN-ACKs not answered');
+  const conns = rsSynAcks(e, batch, flows, 'RS SYN-ACKs not answered');
   // RS sequence 5001 is cookie + 1 for the client; it acks 1000 bytes of RS data.
   return interleave(flows, (v, k, inPool, outPool) => {
     const c = conns[k]!;
@@ -182,19 +161,35 @@ function establishSynproxy(e: Engine, flows: number, batch: PacketBatch): FlowPo
       (ck + 1001) >>> 0,
       PAYLOAD,
     );
-    ipv4Tcp(
-      outPool,
-      k * STRIDE,
-      ip4(c.daddr),
-      c.dport,
-      ip4(c.laddr),
-      c.lport,
-      0x10,
-      5001,
-      1001 + PAYLOAD + step,
-      0,
-    );
+    rsAck(outPool, k, c, step);
   });
+}
+
+/** The RS answers every connection's SYN with a SYN-ACK (ISN 5000); the connections, in order. */
+function rsSynAcks(e: Engine, batch: PacketBatch, flows: number, what: string) {
+  const conns = [...e.connections()];
+  const synack = new Uint8Array(flows * STRIDE);
+  conns.forEach((c, k) => {
+    ipv4Tcp(synack, k * STRIDE, ip4(c.daddr), c.dport, ip4(c.laddr), c.lport, 0x12, 5000, 1001, 0);
+  });
+  if (run(e, batch, synack, flows, 2) !== flows) throw new Error(what);
+  return conns;
+}
+
+/** The RS's bare ACK of the client's data (variant `step` bytes further) into slot k of `pool`. */
+function rsAck(pool: Uint8Array, k: number, c: ConnInfo, step: number): void {
+  ipv4Tcp(
+    pool,
+    k * STRIDE,
+    ip4(c.daddr),
+    c.dport,
+    ip4(c.laddr),
+    c.lport,
+    0x10,
+    5001,
+    1001 + PAYLOAD + step,
+    0,
+  );
 }
 
 function ip4(a: string): number {

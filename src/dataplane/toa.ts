@@ -4,7 +4,7 @@
 // It goes on client->RS ACK/data segments whose ack is the RS's first data sequence number, i.e.
 // those that complete or directly follow the handshake, where the RS's TOA reader looks for it.
 // The RS SYN-ACK's MSS is lowered by the option's length so a full-sized segment still fits.
-import { checksumDv, pseudoSum6, sumWord } from './packet/checksum.js';
+import { checksumDv, fold, pseudoSum6, sumWord } from './packet/checksum.js';
 import { TCPOPT_EOL, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_TOA } from './packet/tcp-options.js';
 
 export const TOA_LEN4 = 8;
@@ -18,36 +18,29 @@ export const TOA_FAIL_LEN = 1;
 /** No room in the 60-byte TCP header even without NOPs. */
 export const TOA_HEAD_FULL = 2;
 
+/** Pseudo-header sum (unfolded) of the IPv4/IPv6 packet at l3 for `len` bytes of protocol `proto`. */
+function pseudoSum(dv: DataView, l3: number, proto: number, len: number, v6: boolean): number {
+  return v6
+    ? pseudoSum6(dv, l3 + 8, l3 + 24, proto, len)
+    : sumWord(dv.getUint32(l3 + 12)) + sumWord(dv.getUint32(l3 + 16)) + proto + len;
+}
+
 /** Recomputes the TCP checksum of the segment at [l4, end) (IPv4 or IPv6 pseudo-header). */
 export function tcpChecksumFull(dv: DataView, l3: number, l4: number, end: number, v6: boolean): void {
-  const len = end - l4;
   dv.setUint16(l4 + 16, 0);
-  const pseudo = v6
-    ? pseudoSum6(dv, l3 + 8, l3 + 24, 6, len)
-    : sumWord(dv.getUint32(l3 + 12)) + sumWord(dv.getUint32(l3 + 16)) + 6 + len;
-  dv.setUint16(l4 + 16, checksumDv(dv, l4, len, pseudo));
+  dv.setUint16(l4 + 16, checksumDv(dv, l4, end - l4, pseudoSum(dv, l3, 6, end - l4, v6)));
 }
 
 /** Recomputes the UDP checksum of the datagram at [l4, end) (0 becomes 0xffff). */
 export function udpChecksumFull(dv: DataView, l3: number, l4: number, end: number, v6: boolean): void {
-  const len = end - l4;
   dv.setUint16(l4 + 6, 0);
-  const pseudo = v6
-    ? pseudoSum6(dv, l3 + 8, l3 + 24, 17, len)
-    : sumWord(dv.getUint32(l3 + 12)) + sumWord(dv.getUint32(l3 + 16)) + 17 + len;
-  const c = checksumDv(dv, l4, len, pseudo);
+  const c = checksumDv(dv, l4, end - l4, pseudoSum(dv, l3, 17, end - l4, v6));
   dv.setUint16(l4 + 6, c === 0 ? 0xffff : c);
 }
 
 /** Sets the TCP checksum field of [l4, end) to its partial form: the folded pseudo-header sum. */
 export function tcpChecksumPartial(dv: DataView, l3: number, l4: number, end: number, v6: boolean): void {
-  const len = end - l4;
-  let s = v6
-    ? pseudoSum6(dv, l3 + 8, l3 + 24, 6, len)
-    : sumWord(dv.getUint32(l3 + 12)) + sumWord(dv.getUint32(l3 + 16)) + 6 + len;
-  s = (s & 0xffff) + Math.floor(s / 0x10000);
-  s = (s & 0xffff) + (s >>> 16);
-  dv.setUint16(l4 + 16, s);
+  dv.setUint16(l4 + 16, fold(pseudoSum(dv, l3, 6, end - l4, v6)));
 }
 
 /** Lowers the MSS option of a SYN-ACK by `by` bytes (not below 536 / 1220). True if one was found. */
