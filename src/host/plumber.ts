@@ -37,6 +37,7 @@ import {
   removeHostState,
   writeHostState,
 } from './host-state.js';
+import { localSocketsOn, tcpStateName } from './local-sockets.js';
 import { type IfAddress, ipBytes, type LinkInfo, RT_TABLE_MAIN, RTPROT_LVSADM, Rtnl } from './netlink.js';
 import {
   confKey,
@@ -148,6 +149,23 @@ export class HostPlumber {
     const next = this.queue.then(fn, fn);
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  /** Says (once per VIP and set of states) when local TCP sockets sit on a VIP (local-sockets.ts). */
+  private warnLocalSockets(vips: ReadonlySet<string>): void {
+    const byVip = new Map<string, Set<string>>();
+    for (const s of localSocketsOn(vips)) {
+      const states = byVip.get(s.addr) ?? new Set<string>();
+      states.add(tcpStateName(s.state));
+      byVip.set(s.addr, states);
+    }
+    for (const [vip, states] of byVip) {
+      this.note(
+        `warning: VIP ${vip} has TCP sockets of this host on it (${[...states].sort().join(', ')}): ` +
+          `segments of a connected one's address/port pair (ESTABLISHED, TIME_WAIT, ...) go to it, ` +
+          `not to ${this.tun}; stop whatever serves the VIP on this host (TIME_WAIT ends within a minute)`,
+      );
+    }
   }
 
   private note(line: string): void {
@@ -280,6 +298,7 @@ export class HostPlumber {
       );
     }
     if (configErrors.length > 0) throw HostError.combine('sync', configErrors);
+    this.warnLocalSockets(new Set(vips));
 
     const hostLen = (f: Family) => (f === 4 ? 32 : 128);
     const installed = (await rtnl.routes()).filter(

@@ -225,6 +225,30 @@ describe('e2e: kill -9, restart with the same state dir, SIGTERM', {
     await trafficFlows();
   });
 
+  test('a local TCP socket on a VIP (it would swallow client segments) is reported', async () => {
+    // A local server on the VIP (bound with ip_nonlocal_bind, as one left behind would be).
+    const key = 'net.ipv4.ip_nonlocal_bind';
+    const was = (await net.exec(net.lb, 'sysctl', '-n', key)).trim();
+    await net.exec(net.lb, 'sysctl', '-qw', `${key}=1`);
+    const server = net.spawn(net.lb, 'local server on the VIP', process.execPath, [
+      '-e',
+      "require('net').createServer().listen(8080, '203.0.113.11', () => console.log('up'))",
+    ]);
+    try {
+      await server.waitForLine((l) => l === 'up', 10_000);
+      const deadline = Date.now() + 30_000;
+      const want = /warning: VIP 203\.0\.113\.11 has TCP sockets of this host on it \(LISTEN\)/;
+      while (!want.test(net.daemonLogText())) {
+        if (Date.now() > deadline) assert.fail(`no warning:\n${net.daemonLogText()}`);
+        await sleep(200);
+      }
+      assert.doesNotMatch(net.daemonLogText(), /VIP 203\.0\.113\.10 has TCP sockets/);
+    } finally {
+      await server.kill();
+      await net.exec(net.lb, 'sysctl', '-qw', `${key}=${was}`);
+    }
+  });
+
   test('SIGTERM: exit 0, no routes, no proxy entries, every sysctl as before the first start', async () => {
     const r = await net.killDaemon('SIGTERM');
     assert.equal(r.code, 0, net.daemonLogText());
