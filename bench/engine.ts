@@ -87,6 +87,11 @@ function clientOf(i: number): [number, number] {
   return [(CLIENT_NET + (i & 0x1ffff)) >>> 0, 1024 + (i >>> 17)];
 }
 
+/** The flow index whose client is (addr, port): clientOf's inverse. */
+function flowOf(addr: number, port: number): number {
+  return addr - CLIENT_NET + ((port - 1024) << 17);
+}
+
 function time(fn: () => void): number {
   const t0 = process.hrtime.bigint();
   fn();
@@ -124,7 +129,7 @@ function establishFullnat(e: Engine, flows: number, batch: PacketBatch): FlowPoo
  * then in = client data (acks in the cookie's space), out = RS ack (seq shifted by the LB).
  */
 function establishSynproxy(e: Engine, flows: number, batch: PacketBatch): FlowPools {
-  const cookie = new Map<string, number>();
+  const cookie = new Uint32Array(flows);
   for (let start = 0; start < flows; start += BATCH) {
     const cnt = Math.min(BATCH, flows - start);
     fillBatch(batch, cnt, (i, o) => {
@@ -132,22 +137,19 @@ function establishSynproxy(e: Engine, flows: number, batch: PacketBatch): FlowPo
       ipv4Tcp(batch.buf, o, c, p, VIP, 80, 0x02, 1000, 0, 0);
     });
     e.process(batch, 1);
-    for (let i = 0; i < cnt; i++) {
-      const [c, p] = clientOf(start + i);
-      cookie.set(`${c}:${p}`, rd32(batch.buf, batch.off[i]! + 24));
-    }
+    for (let i = 0; i < cnt; i++) cookie[start + i] = rd32(batch.buf, batch.off[i]! + 24);
   }
   const acks = new Uint8Array(flows * STRIDE);
   for (let i = 0; i < flows; i++) {
     const [c, p] = clientOf(i);
-    ipv4Tcp(acks, i * STRIDE, c, p, VIP, 80, 0x10, 1001, (cookie.get(`${c}:${p}`)! + 1) >>> 0, 0);
+    ipv4Tcp(acks, i * STRIDE, c, p, VIP, 80, 0x10, 1001, (cookie[i]! + 1) >>> 0, 0);
   }
   if (run(e, batch, acks, flows, 1) !== flows) throw new Error('cookie ACKs not turned into SYNs');
   const conns = rsSynAcks(e, batch, flows, 'RS SYN-ACKs not answered');
   // RS sequence 5001 is cookie + 1 for the client; it acks 1000 bytes of RS data.
   return interleave(flows, (v, k, inPool, outPool) => {
     const c = conns[k]!;
-    const ck = cookie.get(`${ip4(c.caddr)}:${c.cport}`)!;
+    const ck = cookie[flowOf(ip4(c.caddr), c.cport)]!;
     const step = v * PAYLOAD;
     ipv4Tcp(
       inPool,

@@ -1,7 +1,7 @@
 // lvsadm daemon: the engine on a TUN device, driven through the control socket.
 // Start-up order matters: take the instance locks and refuse if another daemon owns the socket
-// (before touching anything of the host), then host plumbing (cleans up after a crashed run, creates the TUN without IPv6
-// chatter), then the control plane (restores the saved configuration, which brings routes and
+// (before touching anything of the host), then host plumbing (cleans up after a crashed run,
+// creates the TUN without IPv6 chatter), then the control plane (restores the saved configuration, which brings routes and
 // proxy entries in step), then the packet pump and the clock.
 import { getRandomValues } from 'node:crypto';
 import { performance } from 'node:perf_hooks';

@@ -58,12 +58,20 @@ export class PacketBatch {
     const i = this.count++;
     const o = this.slotStart(i);
     this.buf.set(pkt, o);
-    this.off[i] = o;
-    this.len[i] = pkt.length;
-    this.verdict[i] = VERDICT_DROP;
+    this.place(i, o, pkt.length, VERDICT_DROP);
+    return i;
+  }
+
+  /**
+   * Describes slot i as holding a whole packet (complete checksums, no GSO) at [off, off+len):
+   * for packets written into a slot by other means than I/O (tests, the engine's own packets).
+   */
+  place(i: number, off: number, len: number, verdict: number): void {
+    this.off[i] = off;
+    this.len[i] = len;
+    this.verdict[i] = verdict;
     this.csum[i] = 0;
     this.gso[i] = 0;
-    return i;
   }
 
   /** A view of packet i as it is now (no copy). */

@@ -167,8 +167,6 @@ export class EngineCore {
    * patch the pseudo-header sum only. Paths that build or keep packets complete it first.
    */
   partial = false;
-  /** GSO segment size of the packet being processed (0 = not GSO). */
-  gsoSize = 0;
 
   constructor(cfg: EngineConfig, now: number) {
     this.cfg = cfg;
@@ -484,7 +482,6 @@ export class EngineCore {
     this.roomFront = off - slot;
     this.roomBack = slot + batch.slotSize - off - len;
     this.partial = batch.csum[i] === 1;
-    this.gsoSize = batch.gso[i]!;
     const v = this.processOne(batch.dv, off, len);
     if (this.txLen !== len || this.txOff !== off) {
       batch.off[i] = this.txOff;
@@ -800,7 +797,6 @@ export class EngineCore {
     const sv = w[o + W_SVC]!;
     const cv = w[o + W_CVPORT]!;
     if (v6) {
-      const p = this.partial;
       rewrite6(
         dv,
         l3,
@@ -813,7 +809,7 @@ export class EngineCore {
         w,
         o + W_CADDR,
         cv >>> 16,
-        p,
+        this.partial,
       );
     } else {
       const s = this.svcAddr[sv * 4]!;

@@ -5,7 +5,7 @@
 // A partial checksum (offload: the field holds the folded pseudo-header sum, the receiver sums
 // the L4 bytes into it) follows the addresses only: ports and everything else after it are in
 // the bytes the receiver sums.
-import { csumAdjust, negWord, sumWord } from './packet/checksum.js';
+import { csumAdjust, fold, negWord, sumWord } from './packet/checksum.js';
 import { IPV4_CSUM, IPV4_DST, IPV4_SRC, IPV4_TTL } from './packet/ipv4.js';
 import { IPV6_DST, IPV6_HOP_LIMIT, IPV6_SRC } from './packet/ipv6.js';
 import { TCP_CSUM } from './packet/tcp.js';
@@ -37,7 +37,7 @@ export function adjustL4Csum(
 ): void {
   if (partial) {
     const o = l4 + (proto === PROTO_TCP ? TCP_CSUM : UDP_CSUM);
-    dv.setUint16(o, partialAdjust(dv.getUint16(o), diff));
+    dv.setUint16(o, fold(dv.getUint16(o) + diff));
     return;
   }
   if (proto === PROTO_TCP) {
@@ -50,14 +50,6 @@ export function adjustL4Csum(
     const c = csumAdjust(old, diff);
     dv.setUint16(o, c === 0 ? 0xffff : c);
   }
-}
-
-/** A partial checksum field (a folded sum, not its complement) with `diff` added. */
-export function partialAdjust(field: number, diff: number): number {
-  let x = field + diff;
-  x = (x & 0xffff) + (x >>> 16);
-  x = (x & 0xffff) + (x >>> 16);
-  return x;
 }
 
 /**

@@ -302,11 +302,7 @@ export class Synproxy {
     if (q.count < q.capacity) {
       const i = q.count++;
       const off = q.slotStart(i);
-      q.off[i] = off;
-      q.len[i] = this.writeRsSyn(q.dv, off, id);
-      q.verdict[i] = VERDICT_TX;
-      q.csum[i] = 0;
-      q.gso[i] = 0;
+      q.place(i, off, this.writeRsSyn(q.dv, off, id), VERDICT_TX);
       core.counters[E_SP_SYN_RETRANS]! += 1;
     } else {
       core.counters[D_TXQ_FULL]! += 1;
@@ -489,10 +485,7 @@ export class Synproxy {
       for (let k = 0; k < len; k++) q.buf[off + k] = qb[base + k]!;
       // Kept segments were made whole before they were kept. processSlot() moves off/len only
       // when the packet changes size, so they are set here first.
-      q.off[i] = off;
-      q.len[i] = len;
-      q.csum[i] = 0;
-      q.gso[i] = 0;
+      q.place(i, off, len, VERDICT_DROP);
       if (core.processSlot(q, i, off, len) === VERDICT_TX) q.count++;
     }
   }

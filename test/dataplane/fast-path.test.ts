@@ -20,6 +20,25 @@ function setup(fastPath: boolean): Engine {
   return e;
 }
 
+/** One packet through both engines (then a tick when asked): the same verdict and bytes out. */
+function step(a: Engine, b: Engine, pkt: Uint8Array, now: number, tick: boolean): void {
+  const ra = send(a, pkt, now);
+  const rb = send(b, pkt, now);
+  assert.equal(ra.tx, rb.tx);
+  assert.deepEqual([...ra.out], [...rb.out]);
+  if (tick) {
+    a.tick(now);
+    b.tick(now);
+  }
+}
+
+/** Both engines hold the same connections, dest counts and counters. */
+function sameState(a: Engine, b: Engine): void {
+  assert.deepEqual([...a.connections()], [...b.connections()]);
+  assert.deepEqual(a.listServices(), b.listServices());
+  assert.deepEqual(a.counterValues(), b.counterValues());
+}
+
 const FLAGS = ['S', 'A', 'PA', 'FA', 'R', 'RA', 'SA', '', 'U', 'AE'];
 
 describe('fast path', () => {
@@ -56,20 +75,9 @@ describe('fast path', () => {
               : o.udp
                 ? udp4(cip, o.cport, '203.0.113.10', 80, o.data, { ip: { ttl: o.ttl } })
                 : tcp4(cip, o.cport, '203.0.113.10', 80, o.flags, { data: o.data, ip: { ttl: o.ttl } });
-            const ra = send(a, pkt, now);
-            const rb = send(b, pkt, now);
-            assert.equal(ra.tx, rb.tx);
-            assert.deepEqual([...ra.out], [...rb.out]);
-            if (o.tick) {
-              a.tick(now);
-              b.tick(now);
-            }
+            step(a, b, pkt, now, o.tick);
           }
-          assert.deepEqual([...a.connections()], [...b.connections()]);
-          assert.deepEqual(a.listServices(), b.listServices());
-          const ca = a.counterValues();
-          const cb = b.counterValues();
-          assert.deepEqual(ca, cb);
+          sameState(a, b);
         },
       ),
       { numRuns: 300, seed: 5 },
@@ -145,18 +153,9 @@ describe('fast path', () => {
                   options: opt(o.options, cookies[c]!),
                   data: o.data,
                 });
-            const ra = send(a, pkt, now);
-            const rb = send(b, pkt, now);
-            assert.equal(ra.tx, rb.tx);
-            assert.deepEqual([...ra.out], [...rb.out]);
-            if (o.tick) {
-              a.tick(now);
-              b.tick(now);
-            }
+            step(a, b, pkt, now, o.tick);
           }
-          assert.deepEqual([...a.connections()], [...b.connections()]);
-          assert.deepEqual(a.listServices(), b.listServices());
-          assert.deepEqual(a.counterValues(), b.counterValues());
+          sameState(a, b);
         },
       ),
       { numRuns: 300, seed: 11 },
