@@ -2,9 +2,7 @@
 // argv -> parse (spec.ts tables) -> one request to the daemon -> ipvsadm-format output.
 //
 // Exit status: 0 ok; 1 the daemon refused (ipvsadm's words on stderr); 2 usage error or no daemon.
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageVersion } from '../common/version.js';
 import type { Request } from '../control/protocol.js';
 import { CliError, PROGRAM } from './cli-error.js';
 import { bashCompletion } from './completion.js';
@@ -64,26 +62,6 @@ export interface SubcommandIo {
 
 /** A subcommand: its arguments (after the name) -> exit status. */
 export type Subcommand = (args: string[], io: SubcommandIo) => Promise<number>;
-
-/** Version of the lvsadm package: read from the nearest package.json named lvsadm above this file
- *  (src/cli/ under tsx, dist/src/cli/ when built). */
-export function packageVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
-        name?: string;
-        version?: string;
-      };
-      if (pkg.name === 'lvsadm' && typeof pkg.version === 'string') return pkg.version;
-    } catch {
-      // no (readable) package.json here: keep walking up
-    }
-    const up = dirname(dir);
-    if (up === dir) return '0.0.0';
-    dir = up;
-  }
-}
 
 export function versionText(): string {
   return `${PROGRAM} v${packageVersion()} (IP Virtual Server version ${IPVS_VERSION} compatible)\n`;

@@ -2,8 +2,9 @@
 // per command which option groups are compulsory, optional, exclusive or illegal (ipvsadm's
 // commands_v_options). The parser, --help, the bash completion and the man page are all built from
 // these two tables; nothing else lists options.
+
+import { SCHEDULER_NAMES } from '../common/vocabulary.js';
 import { SYSCTL_NAMES } from '../control/sysctl.js';
-import { SCHEDULER_NAMES } from '../dataplane/sched/registry.js';
 
 export type ArgKind = 'none' | 'required' | 'optional';
 

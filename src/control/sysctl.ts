@@ -3,7 +3,7 @@
 // integers as sysctls are: booleans are 0 or 1. One table says each name's engine knob, its range
 // and what it does; the model checks requests with it, the CLI parses and documents with it.
 import { LvsError } from '../common/errors.js';
-import { defaultSynproxyKnobs, type SynproxyKnobs } from '../dataplane/synproxy.js';
+import { defaultSynproxyKnobs, type SynproxyKnobs } from '../common/vocabulary.js';
 
 export interface SysctlSpec {
   readonly name: string;

@@ -1,7 +1,7 @@
 // `lvsadm daemon [--socket PATH] [--state-dir DIR] [--tun NAME] ...`: flags, defaults and signals.
 
 import type { SubcommandIo } from '../cli/main.js';
-import { packageVersion } from '../cli/main.js';
+import { packageVersion } from '../common/version.js';
 import { stderrLog } from '../control/log.js';
 import { startDaemon } from './daemon.js';
 

@@ -1,7 +1,7 @@
 // Engine configuration: every field has a default and a line saying what it is for.
 import { getRandomValues } from 'node:crypto';
+import { defaultSynproxyKnobs, type SynproxyKnobs } from '../common/vocabulary.js';
 import { DEFAULT_TIMEOUTS_S } from './conn/tcp-states.js';
-import { defaultSynproxyKnobs, type SynproxyKnobs } from './synproxy.js';
 
 export interface EngineConfig {
   /** Most live connections; new ones beyond it are refused and counted (drop_conn_limit). */

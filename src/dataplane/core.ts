@@ -77,6 +77,7 @@ import { FragCache } from './frag-cache.js';
 import { rewrite4, rewrite6 } from './fullnat.js';
 import { IcmpTranslator } from './icmp-xlate.js';
 import { LaddrPool } from './laddr-pool.js';
+import { LOCAL_VIP } from './local-addrs.js';
 import { IPV4_TTL } from './packet/ipv4.js';
 import { IPV6_HOP_LIMIT } from './packet/ipv6.js';
 import { ipv4HeaderSum, PacketInfo, parsePacket } from './packet/parse.js';
@@ -96,8 +97,6 @@ import { lowerMss, TOA_LEN4, TOA_LEN6, TOA_OK, ToaWriter, tcpChecksumFull, udpCh
 
 const PROTO_ICMP = 1;
 const PROTO_ICMPV6 = 58;
-/** localMap value for an address that is a VIP (LIPs map to their slot number >= 0). */
-export const LOCAL_VIP = -2;
 
 const TH_FIN = 0x01;
 const TH_SYN = 0x02;

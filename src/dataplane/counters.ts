@@ -1,17 +1,26 @@
 // Engine-wide counters: one Float64Array slot each. Drop reasons are counted here instead of thrown.
 // Names are what listings print; keep COUNTER_NAMES in the same order as the constants.
+import {
+  PARSE_BAD_EXT_HDR,
+  PARSE_BAD_HDR_LEN,
+  PARSE_BAD_IP_CSUM,
+  PARSE_BAD_L4_HDR,
+  PARSE_BAD_TOTAL_LEN,
+  PARSE_BAD_VERSION,
+  PARSE_TRUNCATED,
+} from './packet/parse-errors.js';
 
 export const C_RX = 0;
 export const C_TX = 1;
 export const C_DROP = 2;
-// Malformed input (rejected at parse)
-export const D_TRUNCATED = 3;
-export const D_BAD_VERSION = 4;
-export const D_BAD_HDR_LEN = 5;
-export const D_BAD_TOTAL_LEN = 6;
-export const D_BAD_IP_CSUM = 7;
-export const D_BAD_L4_HDR = 8;
-export const D_BAD_EXT_HDR = 9;
+// Malformed input (rejected at parse): the parser's own reason codes are these slots.
+export const D_TRUNCATED = PARSE_TRUNCATED;
+export const D_BAD_VERSION = PARSE_BAD_VERSION;
+export const D_BAD_HDR_LEN = PARSE_BAD_HDR_LEN;
+export const D_BAD_TOTAL_LEN = PARSE_BAD_TOTAL_LEN;
+export const D_BAD_IP_CSUM = PARSE_BAD_IP_CSUM;
+export const D_BAD_L4_HDR = PARSE_BAD_L4_HDR;
+export const D_BAD_EXT_HDR = PARSE_BAD_EXT_HDR;
 // Not for us / no state
 export const D_PROTO_UNSUPPORTED = 10;
 export const D_NOT_LOCAL = 11;

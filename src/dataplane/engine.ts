@@ -2,6 +2,7 @@
 // (so a refused change leaves no trace), and read-outs for listings. The packet path is core.ts.
 import { type Family, formatIp, prefixMask } from '../common/addr.js';
 import { LvsError } from '../common/errors.js';
+import type { SynproxyKnobs } from '../common/vocabulary.js';
 import { defaultConfig, type EngineConfig } from './config.js';
 import {
   checkDestValues,
@@ -13,14 +14,14 @@ import {
 } from './config-checks.js';
 import { CONN_F_IPV6, CONN_F_UDP, CONN_F_USED } from './conn/table.js';
 import { S_ESTABLISHED, S_FIN_WAIT, S_UDP, STATE_NAMES } from './conn/tcp-states.js';
-import { EngineCore, LOCAL_VIP } from './core.js';
+import { EngineCore } from './core.js';
 import { COUNTER_NAMES } from './counters.js';
 import { FK_PORT, flowKeyPort } from './flow-map.js';
+import { LOCAL_VIP } from './local-addrs.js';
 import { isPrime, MH_TAB_SIZE_MAX } from './sched/mh.js';
 import { getScheduler } from './sched/registry.js';
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, Dest, FWD_FULLNAT, PROTO_TCP, Service } from './service.js';
 import { ST_STRIDE, type StatsCounters, type StatsRates } from './stats.js';
-import type { SynproxyKnobs } from './synproxy.js';
 
 export type ProtoName = 'tcp' | 'udp';
 

@@ -4,7 +4,6 @@
 // too-big packet written into the TUN from the LB's own interface address.
 import { VERDICT_TX } from './batch.js';
 import type { EngineCore } from './core.js';
-import { LOCAL_VIP } from './core.js';
 import {
   D_ICMP_NO_CONN,
   D_ICMP_UNSUPPORTED,
@@ -15,6 +14,7 @@ import {
   E_ICMP_XLATE_OUT,
 } from './counters.js';
 import { adjustL4Csum, replaceAddr6, rewrite4, rewrite6 } from './fullnat.js';
+import { LOCAL_VIP } from './local-addrs.js';
 import { checksumDv, csumAdjust, negWord, pseudoSum6, sumWord } from './packet/checksum.js';
 import {
   ICMP_CSUM,

@@ -1,29 +1,28 @@
 // The engine's model of virtual services and their real servers (dests). Objects are created by
 // control operations only; the packet path reads them but never allocates new ones.
 import type { Family } from '../common/addr.js';
+import { FWD_FULLNAT, type Proto } from '../common/vocabulary.js';
 import type { Scheduler } from './sched/scheduler.js';
 
-export const PROTO_TCP = 6;
-export const PROTO_UDP = 17;
-export type Proto = typeof PROTO_TCP | typeof PROTO_UDP;
+export {
+  FWD_FULLNAT,
+  FWD_LOCAL,
+  FWD_MASQ,
+  FWD_ROUTE,
+  FWD_TUNNEL,
+  PROTO_TCP,
+  PROTO_UDP,
+  type Proto,
+  SCHED_F_1,
+  SCHED_F_2,
+  SCHED_F_3,
+  SCHED_F_FALLBACK,
+  SCHED_F_PORT,
+} from '../common/vocabulary.js';
 
 /** Dest flags. */
 export const DEST_F_AVAILABLE = 1; // still configured (cleared by delete; conns may still reference it)
 export const DEST_F_OVERLOAD = 2; // upper connection threshold reached
-
-/** Forwarding methods (only FULLNAT is implemented; the rest exist for the listing). */
-export const FWD_FULLNAT = 0;
-export const FWD_MASQ = 1;
-export const FWD_TUNNEL = 2;
-export const FWD_ROUTE = 3;
-export const FWD_LOCAL = 4;
-
-/** Scheduler flags as ipvsadm's -b flag-1,flag-2,flag-3 (sh-fallback/mh-fallback, sh-port/mh-port). */
-export const SCHED_F_1 = 1;
-export const SCHED_F_2 = 2;
-export const SCHED_F_3 = 4;
-export const SCHED_F_FALLBACK = SCHED_F_1;
-export const SCHED_F_PORT = SCHED_F_2;
 
 export class Dest {
   /** Global dest slot; connections store this number. */

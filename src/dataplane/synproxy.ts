@@ -4,6 +4,8 @@
 // += delta, client->RS ack (and SACK edges) -= delta. Client data that arrives before the RS has
 // answered waits in a small bounded pool; the RS SYN is retransmitted a bounded number of times.
 // With the timestamp knob, TSval/TSecr are translated too (synproxy-ts.ts).
+
+import type { SynproxyKnobs } from '../common/vocabulary.js';
 import { VERDICT_DROP, VERDICT_STOLEN, VERDICT_TX } from './batch.js';
 import {
   CONN_F_IPV6,
@@ -50,41 +52,6 @@ import { TCPOPT_EOL, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_TOA } from './packet/tcp-op
 import { SynCookies, WSCALE_NONE } from './syncookie.js';
 import { emitTcp, OptWriter, SynOptions } from './synproxy-packets.js';
 import { findTs, SynproxyTimestamps } from './synproxy-ts.js';
-
-export interface SynproxyKnobs {
-  /** MSS our SYN-ACK advertises (Alibaba: 1452, room for TOA on a 1500 MTU). */
-  initMss: number;
-  /** Offer SACK when the client does. */
-  sack: boolean;
-  /** Window scale we advertise when the client offers one (0 = off). The RS must use the same. */
-  wscale: number;
-  /** Offer timestamps when the client does (TSval/TSecr are then translated per connection). */
-  timestamp: boolean;
-  /** TTL / hop limit of our SYN-ACKs. */
-  synackTtl: number;
-  /** Open the RS side only when the client sends data, not on its bare ACK. */
-  defer: boolean;
-  /** SYN retransmissions to a silent RS (1 s, 2 s, 4 s ...) before giving up. */
-  synRetry: number;
-  /** Identical RS segments in a row dropped as an ACK storm beyond this many (0 = off). */
-  ackStormThresh: number;
-  /** Client segments kept while the RS handshake is pending, per connection. */
-  maxSavedAcks: number;
-}
-
-export function defaultSynproxyKnobs(): SynproxyKnobs {
-  return {
-    initMss: 1452,
-    sack: true,
-    wscale: 0,
-    timestamp: false,
-    synackTtl: 63,
-    defer: false,
-    synRetry: 3,
-    ackStormThresh: 10,
-    maxSavedAcks: 3,
-  };
-}
 
 const TH_SYN = 0x02;
 const TH_RST = 0x04;

@@ -14,7 +14,7 @@ import { ControlServer } from '../../src/control/server.js';
 import { defaultSysctls } from '../../src/control/sysctl.js';
 import { COUNTER_NAMES } from '../../src/dataplane/counters.js';
 import { Engine } from '../../src/dataplane/engine.js';
-import { defaultSynproxyKnobs } from '../../src/dataplane/synproxy.js';
+import { defaultSynproxyKnobs } from '../../src/common/vocabulary.js';
 import { text } from './fixtures.js';
 
 let dir = '';

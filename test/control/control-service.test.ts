@@ -15,7 +15,7 @@ import { defaultSysctls, knobsToSysctls, SYSCTL_NAMES, type SysctlValues } from 
 import { PacketBatch } from '../../src/dataplane/batch.js';
 import { COUNTER_NAMES } from '../../src/dataplane/counters.js';
 import type { Engine } from '../../src/dataplane/engine.js';
-import { defaultSynproxyKnobs, type SynproxyKnobs } from '../../src/dataplane/synproxy.js';
+import { defaultSynproxyKnobs, type SynproxyKnobs } from '../../src/common/vocabulary.js';
 import { tcp4 } from '../support/packet-builder.js';
 import { changeArb, changesArb } from './arbitraries.js';
 import {

@@ -13,7 +13,7 @@ import {
   sysctlRefusal,
   sysctlsToKnobs,
 } from '../../src/control/sysctl.js';
-import { defaultSynproxyKnobs } from '../../src/dataplane/synproxy.js';
+import { defaultSynproxyKnobs } from '../../src/common/vocabulary.js';
 import { outcome, smallEngine } from './helpers.js';
 
 const codeOf = (verdict: string) => (verdict === 'ok' ? 'ok' : verdict.slice(0, verdict.indexOf(':')));

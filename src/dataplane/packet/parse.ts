@@ -1,14 +1,6 @@
 // Entry validation: one pass over the headers fills a reusable PacketInfo, or names a drop reason.
 // Everything after this trusts the offsets it recorded (gVisor's "validate once, then trust").
-import {
-  D_BAD_EXT_HDR,
-  D_BAD_HDR_LEN,
-  D_BAD_IP_CSUM,
-  D_BAD_L4_HDR,
-  D_BAD_TOTAL_LEN,
-  D_BAD_VERSION,
-  D_TRUNCATED,
-} from '../counters.js';
+
 import { PROTO_ICMP, PROTO_ICMPV6 } from './icmp.js';
 import {
   IPV4_DST,
@@ -34,6 +26,15 @@ import {
   NH_HOPOPTS,
   NH_ROUTING,
 } from './ipv6.js';
+import {
+  PARSE_BAD_EXT_HDR,
+  PARSE_BAD_HDR_LEN,
+  PARSE_BAD_IP_CSUM,
+  PARSE_BAD_L4_HDR,
+  PARSE_BAD_TOTAL_LEN,
+  PARSE_BAD_VERSION,
+  PARSE_TRUNCATED,
+} from './parse-errors.js';
 import { TCP_DOFF, TCP_FLAGS, TCP_MIN_LEN } from './tcp.js';
 import { UDP_HDR_LEN, UDP_LEN } from './udp.js';
 
@@ -73,7 +74,7 @@ export class PacketInfo {
  * processed, else a drop-reason counter index. Never throws on any input.
  */
 export function parsePacket(dv: DataView, off: number, len: number, pi: PacketInfo): number {
-  if (len < 1) return D_TRUNCATED;
+  if (len < 1) return PARSE_TRUNCATED;
   const ver = dv.getUint8(off) >>> 4;
   pi.l3 = off;
   pi.isFrag = false;
@@ -83,12 +84,12 @@ export function parsePacket(dv: DataView, off: number, len: number, pi: PacketIn
   pi.dport = 0;
   let l4len: number;
   if (ver === 4) {
-    if (len < IPV4_MIN_LEN) return D_TRUNCATED;
+    if (len < IPV4_MIN_LEN) return PARSE_TRUNCATED;
     const hl = (dv.getUint8(off) & 0x0f) << 2;
-    if (hl < IPV4_MIN_LEN || hl > len) return D_BAD_HDR_LEN;
+    if (hl < IPV4_MIN_LEN || hl > len) return PARSE_BAD_HDR_LEN;
     const tot = dv.getUint16(off + IPV4_TOTAL_LEN);
-    if (tot < hl || tot > len) return D_BAD_TOTAL_LEN;
-    if (ipv4HeaderSum(dv, off, hl) !== 0xffff) return D_BAD_IP_CSUM;
+    if (tot < hl || tot > len) return PARSE_BAD_TOTAL_LEN;
+    if (ipv4HeaderSum(dv, off, hl) !== 0xffff) return PARSE_BAD_IP_CSUM;
     pi.family = 4;
     pi.end = off + tot;
     pi.proto = dv.getUint8(off + IPV4_PROTO);
@@ -111,10 +112,10 @@ export function parsePacket(dv: DataView, off: number, len: number, pi: PacketIn
       }
     }
   } else if (ver === 6) {
-    if (len < IPV6_HDR_LEN) return D_TRUNCATED;
+    if (len < IPV6_HDR_LEN) return PARSE_TRUNCATED;
     const plen = dv.getUint16(off + IPV6_PAYLOAD_LEN);
     // Jumbograms (payload length 0 + hop-by-hop option) never cross a TUN: treated as malformed.
-    if (plen === 0 || IPV6_HDR_LEN + plen > len) return D_BAD_TOTAL_LEN;
+    if (plen === 0 || IPV6_HDR_LEN + plen > len) return PARSE_BAD_TOTAL_LEN;
     pi.family = 6;
     pi.end = off + IPV6_HDR_LEN + plen;
     for (let i = 0; i < 4; i++) {
@@ -127,23 +128,23 @@ export function parsePacket(dv: DataView, off: number, len: number, pi: PacketIn
     for (let n = 0; ; n++) {
       if (nh === NH_HOPOPTS || nh === NH_ROUTING || nh === NH_DSTOPTS) {
         // Hop-by-hop options may only follow the fixed header (RFC 8200 4.1).
-        if (n === MAX_EXT_HDRS || p + 8 > pi.end || (nh === NH_HOPOPTS && n > 0)) return D_BAD_EXT_HDR;
+        if (n === MAX_EXT_HDRS || p + 8 > pi.end || (nh === NH_HOPOPTS && n > 0)) return PARSE_BAD_EXT_HDR;
         // A routing header still steering elsewhere means we are not the final destination.
-        if (nh === NH_ROUTING && dv.getUint8(p + 3) !== 0) return D_BAD_EXT_HDR;
+        if (nh === NH_ROUTING && dv.getUint8(p + 3) !== 0) return PARSE_BAD_EXT_HDR;
         const hl = (dv.getUint8(p + 1) + 1) << 3;
-        if (p + hl > pi.end) return D_BAD_EXT_HDR;
+        if (p + hl > pi.end) return PARSE_BAD_EXT_HDR;
         nhOff = p;
         nh = dv.getUint8(p);
         p += hl;
       } else if (nh === NH_AH) {
-        if (n === MAX_EXT_HDRS || p + 8 > pi.end) return D_BAD_EXT_HDR;
+        if (n === MAX_EXT_HDRS || p + 8 > pi.end) return PARSE_BAD_EXT_HDR;
         const hl = (dv.getUint8(p + 1) + 2) << 2;
-        if (p + hl > pi.end) return D_BAD_EXT_HDR;
+        if (p + hl > pi.end) return PARSE_BAD_EXT_HDR;
         nhOff = p;
         nh = dv.getUint8(p);
         p += hl;
       } else if (nh === NH_FRAGMENT) {
-        if (n === MAX_EXT_HDRS || p + FRAG6_HDR_LEN > pi.end) return D_BAD_EXT_HDR;
+        if (n === MAX_EXT_HDRS || p + FRAG6_HDR_LEN > pi.end) return PARSE_BAD_EXT_HDR;
         const fo = dv.getUint16(p + 2);
         nhOff = p;
         nh = dv.getUint8(p);
@@ -168,27 +169,27 @@ export function parsePacket(dv: DataView, off: number, len: number, pi: PacketIn
     pi.l4 = p;
     l4len = pi.end - p;
   } else {
-    return D_BAD_VERSION;
+    return PARSE_BAD_VERSION;
   }
 
   const l4 = pi.l4;
   const proto = pi.proto;
   if (proto === PROTO_TCP) {
-    if (l4len < TCP_MIN_LEN) return pi.isFrag ? D_BAD_L4_HDR : D_TRUNCATED;
+    if (l4len < TCP_MIN_LEN) return pi.isFrag ? PARSE_BAD_L4_HDR : PARSE_TRUNCATED;
     const thl = (dv.getUint8(l4 + TCP_DOFF) >>> 4) << 2;
-    if (thl < TCP_MIN_LEN || thl > l4len) return D_BAD_L4_HDR;
+    if (thl < TCP_MIN_LEN || thl > l4len) return PARSE_BAD_L4_HDR;
     pi.sport = dv.getUint16(l4);
     pi.dport = dv.getUint16(l4 + 2);
     pi.tcpFlags = dv.getUint8(l4 + TCP_FLAGS);
   } else if (proto === PROTO_UDP) {
-    if (l4len < UDP_HDR_LEN) return pi.isFrag ? D_BAD_L4_HDR : D_TRUNCATED;
+    if (l4len < UDP_HDR_LEN) return pi.isFrag ? PARSE_BAD_L4_HDR : PARSE_TRUNCATED;
     const ulen = dv.getUint16(l4 + UDP_LEN);
     // A first fragment carries only part of the datagram the length describes.
-    if (ulen < UDP_HDR_LEN || (!pi.isFrag && ulen > l4len)) return D_BAD_L4_HDR;
+    if (ulen < UDP_HDR_LEN || (!pi.isFrag && ulen > l4len)) return PARSE_BAD_L4_HDR;
     pi.sport = dv.getUint16(l4);
     pi.dport = dv.getUint16(l4 + 2);
   } else if (proto === PROTO_ICMP || proto === PROTO_ICMPV6) {
-    if (l4len < 8) return D_TRUNCATED;
+    if (l4len < 8) return PARSE_TRUNCATED;
   }
   return 0;
 }

@@ -1,0 +1,77 @@
+// The words every layer shares: protocol numbers, forwarding methods, scheduler names and flags,
+// SYNPROXY knobs and their defaults. Nothing here runs: the CLI can name a scheduler or print a
+// forwarding method without loading the engine, and the engine, control plane and CLI cannot
+// disagree on a value.
+
+export const PROTO_TCP = 6;
+export const PROTO_UDP = 17;
+export type Proto = typeof PROTO_TCP | typeof PROTO_UDP;
+
+/** Forwarding methods (only FULLNAT forwards today; the rest exist for listings and refusals). */
+export const FWD_FULLNAT = 0;
+export const FWD_MASQ = 1;
+export const FWD_TUNNEL = 2;
+export const FWD_ROUTE = 3;
+export const FWD_LOCAL = 4;
+
+/** ipvsadm -s names in ipvsadm's listing order; the engine's registry holds exactly these. */
+export const SCHEDULER_NAMES: readonly string[] = Object.freeze([
+  'rr',
+  'wrr',
+  'lc',
+  'wlc',
+  'sed',
+  'nq',
+  'dh',
+  'sh',
+  'mh',
+  'lblc',
+  'lblcr',
+  'fo',
+  'ovf',
+]);
+
+export const DEFAULT_SCHEDULER = 'wlc';
+
+/** Scheduler flags as ipvsadm's -b flag-1,flag-2,flag-3 (sh-fallback/mh-fallback, sh-port/mh-port). */
+export const SCHED_F_1 = 1;
+export const SCHED_F_2 = 2;
+export const SCHED_F_3 = 4;
+export const SCHED_F_FALLBACK = SCHED_F_1;
+export const SCHED_F_PORT = SCHED_F_2;
+
+export interface SynproxyKnobs {
+  /** MSS our SYN-ACK advertises (Alibaba: 1452, room for TOA on a 1500 MTU). */
+  initMss: number;
+  /** Offer SACK when the client does. */
+  sack: boolean;
+  /** Window scale we advertise when the client offers one (0 = off). The RS must use the same. */
+  wscale: number;
+  /** Offer timestamps when the client does (TSval/TSecr are then translated per connection). */
+  timestamp: boolean;
+  /** TTL / hop limit of our SYN-ACKs. */
+  synackTtl: number;
+  /** Open the RS side only when the client sends data, not on its bare ACK. */
+  defer: boolean;
+  /** SYN retransmissions to a silent RS (1 s, 2 s, 4 s ...) before giving up. */
+  synRetry: number;
+  /** Identical RS segments in a row dropped as an ACK storm beyond this many (0 = off). */
+  ackStormThresh: number;
+  /** Client segments kept while the RS handshake is pending, per connection. */
+  maxSavedAcks: number;
+}
+
+/** Alibaba LVS's defaults. */
+export function defaultSynproxyKnobs(): SynproxyKnobs {
+  return {
+    initMss: 1452,
+    sack: true,
+    wscale: 0,
+    timestamp: false,
+    synackTtl: 63,
+    defer: false,
+    synRetry: 3,
+    ackStormThresh: 10,
+    maxSavedAcks: 3,
+  };
+}
