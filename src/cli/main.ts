@@ -193,6 +193,33 @@ async function send(
   }
 }
 
+// ---- FULLNAT without a local address ---------------------------------------------------------------
+
+/**
+ * A FULLNAT service without a LIP drops every connection (drop_no_laddr is the only other trace):
+ * -A, -a and -L say so on stderr, so that stdout keeps ipvsadm's lines exactly.
+ */
+async function warnNoLaddr(parsed: ParseResult, result: unknown, io: CliIo, err: Out): Promise<void> {
+  if (parsed.kind !== 'request') return;
+  const req = parsed.request;
+  type Svc = { proto: string; addr: string; port: number; laddrs?: readonly unknown[] };
+  let bare: Svc[] = [];
+  if (req.op === 'addService') bare = [req.svc];
+  else if (req.op === 'addDest') {
+    const q = await send({ op: 'list', svc: req.svc }, parsed.socket, io, { write: () => true });
+    const svcs = q.ok ? (q.result as { services?: Svc[] }).services : undefined;
+    bare = (svcs ?? []).filter((s) => s.laddrs?.length === 0);
+  } else if (parsed.view === 'list' && req.op === 'list') {
+    bare = ((result as { services?: Svc[] }).services ?? []).filter((s) => s.laddrs?.length === 0);
+  }
+  for (const s of bare) {
+    const flag = `${s.proto === 'udp' ? '-u' : '-t'} ${s.addr.includes(':') ? `[${s.addr}]` : s.addr}:${s.port}`;
+    err.write(
+      `${PROGRAM}: warning: ${flag} has no local address yet: add one with -P ${flag} -z LIP; until then its connections are dropped\n`,
+    );
+  }
+}
+
 // ---- main ------------------------------------------------------------------------------------------
 
 /** Runs the CLI on `argv` (without node and script); resolves to the process exit status. */
@@ -247,6 +274,7 @@ export async function main(argv: readonly string[], io: CliIo = {}): Promise<num
       const r = await send(parsed.request, parsed.socket, io, err);
       if (!r.ok) return r.exitCode;
       out.write(formatResult(parsed.view, r.result, parsed.format, parsed.format.numeric ? NO_NAMES : names));
+      await warnNoLaddr(parsed, r.result, io, err);
       return 0;
     }
   }

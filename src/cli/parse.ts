@@ -140,6 +140,27 @@ export function parseServiceAddress(text: string, proto: ProtoName, names: Names
   return port === undefined ? undefined : { ...host, port };
 }
 
+/**
+ * `2001:db8::10:80` is a valid IPv6 address without a port, so the parse succeeds and ipvsadm's
+ * later words (zero port) hide the mistake: name the brackets when the last group reads as a port.
+ */
+function bracketHint(text: string, flag: string): string | undefined {
+  if (text.startsWith('[') || parseIpv6(text) === null) return undefined;
+  const colon = text.lastIndexOf(':');
+  const head = text.slice(0, colon);
+  const port = text.slice(colon + 1);
+  if (!isDigits(port) || parseIpv6(head) === null) return undefined;
+  return `IPv6 addresses with a port go in brackets: ${flag} [${head}]:${port} (${text} is one address, without a port)`;
+}
+
+/** ipvsadm speaks of tunnelling here, which lvsadm does not have: say what differs. */
+function familyMismatch(rs: HostPort, svc: HostPort): CliError {
+  const fam = (f: Family) => `IPv${f}`;
+  return new CliError(
+    `real server ${rs.addr} is ${fam(rs.family)} and the virtual service ${fam(svc.family)}: both must be of the same family`,
+  );
+}
+
 /** -z: an address (IPv4, IPv6 bare or in brackets, or a host name); a port, if any, is ignored. */
 export function parseLocalAddress(text: string, names: Names): { family: Family; addr: string } | undefined {
   const m = /^\[([^\]]+)\]$/.exec(text);
@@ -563,7 +584,9 @@ function build(cmd: CommandSpec, seen: Map<OptionGroup, Seen>, d: Derived): Pars
       if (has('synproxy')) opts.synproxy = val('synproxy') === 'enable';
       if (has('toa')) opts.toa = val('toa') === 'on';
       if (id === 'add-service' && svc!.port === 0 && !(opts.persistTimeout! > 0)) {
-        throw new CliError('Zero port specified for non-persistent service');
+        const o = seen.get('service-address')!;
+        const hint = bracketHint(o.value!, `-${o.opt.short?.[0] ?? 't'}`);
+        throw new CliError(hint ?? 'Zero port specified for non-persistent service');
       }
       return req({ op: id === 'add-service' ? 'addService' : 'editService', svc: svc!, opts });
     }
@@ -575,9 +598,7 @@ function build(cmd: CommandSpec, seen: Map<OptionGroup, Seen>, d: Derived): Pars
     case 'edit-server': {
       checkForwarding(seen.get('forwarding-method')?.opt);
       const rs = d.rs!;
-      if (rs.family !== d.svcAddr!.family) {
-        throw new CliError('Different address family is allowed only for tunneling servers');
-      }
+      if (rs.family !== d.svcAddr!.family) throw familyMismatch(rs, d.svcAddr!);
       const port = rs.port ?? svc!.port;
       const w = val('weight');
       const x = val('u-threshold');
@@ -609,9 +630,7 @@ function build(cmd: CommandSpec, seen: Map<OptionGroup, Seen>, d: Derived): Pars
     }
     case 'delete-server': {
       const rs = d.rs!;
-      if (rs.family !== d.svcAddr!.family) {
-        throw new CliError('Different address family is allowed only for tunneling servers');
-      }
+      if (rs.family !== d.svcAddr!.family) throw familyMismatch(rs, d.svcAddr!);
       return req({ op: 'delDest', svc: svc!, addr: rs.addr, port: rs.port ?? svc!.port });
     }
     case 'add-laddr':

@@ -59,6 +59,12 @@ export interface SynproxyKnobs {
   ackStormThresh: number;
   /** Client segments kept while the RS handshake is pending, per connection. */
   maxSavedAcks: number;
+  /**
+   * IPVS's expire_nodest_conn (not a SYNPROXY knob; kept here so it travels with the sysctls):
+   * deleting a real server, service or LIP cuts its connections at once instead of letting them
+   * drain.
+   */
+  expireNodestConn: boolean;
 }
 
 /** Alibaba LVS's defaults. */
@@ -73,5 +79,6 @@ export function defaultSynproxyKnobs(): SynproxyKnobs {
     synRetry: 3,
     ackStormThresh: 10,
     maxSavedAcks: 3,
+    expireNodestConn: false,
   };
 }

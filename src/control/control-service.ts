@@ -53,6 +53,16 @@ export type ControlEngine = Pick<
 /** Called after every successful configuration change, in change order; awaited before the answer. */
 export type ChangeListener = (model: ConfigModel) => void | Promise<void>;
 
+/**
+ * Asked before a change is applied, with its requests (a batch's, flat) and the model before
+ * them: the first one the host cannot carry out (its index and refusal), or null. A refusal
+ * changes nothing anywhere (the daemon's host check: src/host/host-check.ts).
+ */
+export type HostCheck = (
+  reqs: readonly Request[],
+  model: ConfigModel,
+) => Promise<{ index: number; error: LvsError } | null>;
+
 /** Connections listed when a listConns request gives no limit. */
 export const DEFAULT_CONN_LIMIT = 100_000;
 
@@ -77,6 +87,7 @@ export interface ControlServiceOptions {
   tun?: string;
   /** Milliseconds clock for uptime (default Date.now). */
   now?: () => number;
+  hostCheck?: HostCheck;
 }
 
 /** Applies one request to the engine. */
@@ -135,9 +146,11 @@ export class ControlService {
   private readonly now: () => number;
   private readonly startedAt: number;
   private readonly saver: SaveQueue | null;
+  private readonly hostCheck: HostCheck | null;
 
   constructor(opts: ControlServiceOptions) {
     this.engine = opts.engine;
+    this.hostCheck = opts.hostCheck ?? null;
     this.cur = new ConfigModel(opts.engine.getTimeouts(), knobsToSysctls(opts.engine.getSynproxyKnobs()));
     this.store = opts.store ?? null;
     this.log = opts.log ?? silentLog;
@@ -209,9 +222,11 @@ export class ControlService {
         this.change([req]);
         return null;
       case 'batch':
+        await this.checkHost(req.requests, true);
         this.change(req.requests, true);
         break;
       default:
+        await this.checkHost([req], false);
         this.change([req]);
     }
     await Promise.all([this.notify(), this.save()]);
@@ -255,6 +270,11 @@ export class ControlService {
       engineUndo.push(inverse);
       this.cur.apply(r, modelUndo);
     }
+  }
+
+  private async checkHost(reqs: readonly Request[], batch: boolean): Promise<void> {
+    const r = this.hostCheck ? await this.hostCheck(reqs, this.cur) : null;
+    if (r) throw batch ? new BatchError(r.index, reqs[r.index]!.op, r.error) : r.error;
   }
 
   private rollback(engineUndo: Request[][], modelUndo: Undo[], why: unknown): void {

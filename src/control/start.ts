@@ -1,7 +1,12 @@
 // Brings up the control plane of a daemon: refuse if another daemon owns the socket, load the
 // state (refuse to start on a corrupt file), restore it into the engine, then listen. The daemon
 // (src/daemon/) calls this once its engine exists; tests run it in a child process.
-import { type ChangeListener, type ControlEngine, ControlService } from './control-service.js';
+import {
+  type ChangeListener,
+  type ControlEngine,
+  ControlService,
+  type HostCheck,
+} from './control-service.js';
 import { type Log, stderrLog } from './log.js';
 import { ControlServer, loadNativePeerCred, type PeerCredFn, probeSocket } from './server.js';
 import { StateStore } from './state-store.js';
@@ -15,6 +20,8 @@ export interface ControlPlaneOptions {
   peerCred?: PeerCredFn | null | 'native';
   /** Told about the restored configuration and every change after it. */
   onChange?: ChangeListener;
+  /** Asked before every change (not the restore at start). */
+  hostCheck?: HostCheck;
   version?: string;
   tun?: string;
 }
@@ -40,6 +47,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     log,
     ...(opts.version !== undefined ? { version: opts.version } : {}),
     ...(opts.tun !== undefined ? { tun: opts.tun } : {}),
+    ...(opts.hostCheck !== undefined ? { hostCheck: opts.hostCheck } : {}),
   });
   if (opts.onChange) service.onChange(opts.onChange);
   if (config) {

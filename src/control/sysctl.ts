@@ -91,6 +91,14 @@ const SPECS = [
     max: 15,
     help: 'client segments kept per connection while the real-server handshake is pending',
   },
+  {
+    name: 'expire_nodest_conn',
+    knob: 'expireNodestConn',
+    kind: 'bool',
+    min: 0,
+    max: 1,
+    help: "as IPVS's: deleting a real server, service or local address cuts its connections at once (within a second; no RST) and its routes go at once; 0 = they keep working until they end",
+  },
 ] as const satisfies readonly SysctlSpec[];
 
 export type SysctlName = (typeof SPECS)[number]['name'];

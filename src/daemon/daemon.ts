@@ -12,6 +12,7 @@ import { type ControlPlane, startControlPlane } from '../control/start.js';
 import type { PacketBatch } from '../dataplane/batch.js';
 import { PacketBatch as Batch } from '../dataplane/batch.js';
 import { Engine } from '../dataplane/engine.js';
+import { checkRequests, needsHostCheck } from '../host/host-check.js';
 import { HostPlumber } from '../host/plumber.js';
 import type { PacketIo } from '../io/pump.js';
 import { Pump } from '../io/pump.js';
@@ -86,9 +87,20 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
   });
   const tunIo = tun as unknown as TunIo;
 
-  // Routes and proxy entries follow the configured VIPs and LIPs; changes are applied one at a
-  // time, and only the latest wanted state matters when several queue up.
-  // A failure that repeats on every periodic check is logged once, until it changes.
+  // Routes and proxy entries follow the configured VIPs and LIPs, and those of deleted services
+  // and LIPs whose connections still drain (engine.drainingAddrs(); looked at again when the
+  // engine's drainGen moves, on the tick): deleting them must not cut their connections in half.
+  // Changes are applied one at a time, and only the latest wanted state matters when several
+  // queue up. A failure that repeats on every periodic check is logged once, until it changes.
+  let configured: ConfigModel | null = null;
+  const wantedNow = () => {
+    const d = engine.drainingAddrs();
+    const union = (a: string[], b: string[]) => (b.length === 0 ? a : [...new Set([...a, ...b])]);
+    return {
+      vips: union(configured?.vips() ?? [], d.vips),
+      lips: union(configured?.lips() ?? [], d.lips),
+    };
+  };
   let current: { vips: string[]; lips: string[] } = { vips: [], lips: [] };
   let wanted: { vips: string[]; lips: string[] } | null = null;
   let syncing: Promise<void> = Promise.resolve();
@@ -109,8 +121,11 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
     });
     return syncing;
   };
+  let drainGen = engine.drainGen;
   const syncHost = (model: ConfigModel): Promise<void> => {
-    current = { vips: model.vips(), lips: model.lips() };
+    configured = model;
+    drainGen = engine.drainGen;
+    current = wantedNow();
     wanted = current;
     return syncWanted();
   };
@@ -123,6 +138,9 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
       socketPath: opts.socketPath,
       log,
       onChange: syncHost,
+      // Refuses, before anything changes, what the host cannot carry out (host-check.ts).
+      hostCheck: async (reqs, model) =>
+        reqs.some(needsHostCheck) ? checkRequests(reqs, model, await plumber.view()) : null,
       version: opts.version,
       tun: opts.tun,
     });
@@ -160,6 +178,7 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
   const ticker = setInterval(() => {
     engine.tick(clock());
     flushTxq();
+    if (engine.drainGen !== drainGen) void syncHost(configured ?? control.service.model);
   }, opts.tickMs);
   const hostChecker =
     opts.hostCheckMs > 0

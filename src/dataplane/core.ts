@@ -13,6 +13,7 @@ import {
   CONN_F_SP_WAIT,
   CONN_F_SYNPROXY,
   CONN_F_TOA,
+  CONN_F_TOA_SENT,
   CONN_F_TOA_SEQ,
   CONN_F_UDP,
   CONN_F_USED,
@@ -93,7 +94,16 @@ import {
 } from './service.js';
 import { ST_CONNS, ST_INBYTES, ST_INPKTS, ST_OUTBYTES, ST_OUTPKTS, ST_STRIDE, Stats } from './stats.js';
 import { Synproxy } from './synproxy.js';
-import { lowerMss, TOA_LEN4, TOA_LEN6, TOA_OK, ToaWriter, tcpChecksumFull, udpChecksumFull } from './toa.js';
+import {
+  lowerMss,
+  TOA_FAIL_LEN,
+  TOA_LEN4,
+  TOA_LEN6,
+  TOA_OK,
+  ToaWriter,
+  tcpChecksumFull,
+  udpChecksumFull,
+} from './toa.js';
 
 const PROTO_ICMP = 1;
 const PROTO_ICMPV6 = 58;
@@ -395,7 +405,7 @@ export class EngineCore {
       const delta = w[o + W_SP_A]!;
       if (dir === DIR_OUT) {
         const seq = dv.getUint32(l4 + 4);
-        if (this.sp.ackStorm(id, seq, dv.getUint32(l4 + 8), flags)) return VERDICT_DROP;
+        if (this.sp.ackStorm(id, seq, dv.getUint32(l4 + 8), flags, 0)) return VERDICT_DROP; // no options here
         const ns = (seq + delta) >>> 0;
         dv.setUint32(l4 + 4, ns);
         seqDiff = (~seq >>> 16) + (~seq & 0xffff) + (ns >>> 16) + (ns & 0xffff);
@@ -773,8 +783,11 @@ export class EngineCore {
       this.txOff = this.toa.start;
       this.txLen = this.toa.end - this.toa.start;
       this.counters[E_TOA_OK]! += 1;
-    } else {
-      this.counters[r === 1 ? E_TOA_FAIL_LEN : E_TOA_HEAD_FULL]! += 1;
+      w[o + W_FLAGS] = w[o + W_FLAGS]! | CONN_F_TOA_SENT;
+    } else if ((w[o + W_FLAGS]! & CONN_F_TOA_SENT) === 0) {
+      // Only a connection whose RS has not seen TOA yet loses something: coalesced (GSO) client
+      // segments after the handshake ACK carried it are not failures.
+      this.counters[r === TOA_FAIL_LEN ? E_TOA_FAIL_LEN : E_TOA_HEAD_FULL]! += 1;
     }
   }
 
@@ -1138,11 +1151,12 @@ export class EngineCore {
     else dest.activeConns--;
     if ((dest.flags & DEST_F_OVERLOAD) !== 0) {
       const total = dest.activeConns + dest.inactConns;
+      // As ip_vs_unbind_dest: strictly below the lower threshold, or below 3/4 of the upper.
       const clear =
         dest.lThreshold > 0
-          ? total <= dest.lThreshold
+          ? total < dest.lThreshold
           : dest.uThreshold > 0
-            ? total * 4 <= dest.uThreshold * 3
+            ? total * 4 < dest.uThreshold * 3
             : true;
       if (clear) dest.flags &= ~DEST_F_OVERLOAD;
     }

@@ -123,11 +123,32 @@ export interface Timeouts {
   udp: number;
 }
 
+/** Canonical map key of an address (and port): the words, whatever the text spelling was. */
+function addrKey(family: Family, w: ArrayLike<number>, port: number): string {
+  return family === 4 ? `${w[0]}/${port}` : `${w[0]},${w[1]},${w[2]},${w[3]}/${port}`;
+}
+
 export class Engine extends EngineCore {
   private readonly freeSvc: number[] = [];
   private readonly freeDest: number[] = [];
   /** VIP address key -> number of services on it (control path only). */
   private readonly vipRefs = new Map<string, number>();
+  /** Per service: destKey() -> dest, so -a/-e/-d find a dest without scanning (control path). */
+  private readonly destIndex = new Map<Service, Map<string, Dest>>();
+  /**
+   * expire_nodest_conn: connections of deleted services, dests and (service, LIP) pairs, cut by
+   * tick() in chunks of the table (purgeLeft slots still to visit from purgeAt), not per packet.
+   */
+  private readonly purgeSvc = new Set<Service>();
+  private readonly purgeDest = new Set<Dest>();
+  private readonly purgeLaddr = new Map<Service, Set<number>>();
+  private purgeAt = 1;
+  private purgeLeft = 0;
+  /**
+   * Bumped whenever a deleted service or a LIP slot is freed: the daemon compares it on its tick
+   * and then removes the plumbing of addresses that no longer drain (drainingAddrs()).
+   */
+  drainGen = 0;
 
   constructor(config: Partial<EngineConfig> = {}, now = 0) {
     const cfg = { ...defaultConfig(), ...config };
@@ -195,8 +216,10 @@ export class Engine extends EngineCore {
     this.setAddrKey(m.key, a.words, a.family);
     m.key[FK_PORT] = flowKeyPort(key.port, proto, a.family);
     m.set(idx);
-    const vk = `${a.family}/${key.addr}`;
+    // Keyed by the parsed words, not the caller's spelling: 2001:DB8::1 and 2001:db8::1 are one VIP.
+    const vk = addrKey(a.family, a.words, 0);
     this.vipRefs.set(vk, (this.vipRefs.get(vk) ?? 0) + 1);
+    this.destIndex.set(svc, new Map());
     this.localSet(a.family, a.words, LOCAL_VIP);
   }
 
@@ -234,17 +257,88 @@ export class Engine extends EngineCore {
     }
   }
 
+  /** Its connections keep working until they end, unless expire_nodest_conn cuts them. */
   delService(key: ServiceKey): void {
-    this.removeService(this.findSvc(key));
+    this.removeAndPurge(this.findSvc(key));
   }
 
-  /** ipvsadm -C: every service goes; connections drain as in IPVS. */
+  /** ipvsadm -C: every service goes; connections drain (or are cut: expire_nodest_conn). */
   flush(): void {
-    for (const svc of this.svcs) if (svc && !svc.deleted) this.removeService(svc);
+    for (const svc of this.svcs) if (svc && !svc.deleted) this.removeAndPurge(svc);
+  }
+
+  private removeAndPurge(svc: Service): void {
+    const las = svc.laddrs.slice();
+    this.removeService(svc);
+    if (!this.sp.knobs.expireNodestConn || svc.refs === 0) return;
+    // its LIPs too, so that drainingAddrs() does not keep them for the connections being cut
+    this.purge(() => {
+      this.purgeSvc.add(svc);
+      this.purgeLaddr.set(svc, new Set(las));
+    });
+  }
+
+  private purge(mark: () => void): void {
+    mark();
+    this.purgeLeft = this.conns.capacity; // a whole round from here covers every connection
+  }
+
+  /** Slots of the connection table visited per tick while something is to be cut. */
+  private static readonly PURGE_CHUNK = 1 << 17;
+
+  override tick(now: number): void {
+    super.tick(now);
+    if (this.purgeLeft > 0) this.purgeStep();
+  }
+
+  private purgeStep(): void {
+    const ct = this.conns;
+    let n = Math.min(this.purgeLeft, Engine.PURGE_CHUNK);
+    this.purgeLeft -= n;
+    for (; n > 0; n--) {
+      const id = this.purgeAt;
+      this.purgeAt = id >= ct.capacity ? 1 : id + 1;
+      if ((ct.flags(id) & CONN_F_USED) === 0) continue;
+      const svc = this.svcs[ct.svc(id)]!;
+      const las = this.purgeLaddr.get(svc);
+      if (
+        this.purgeSvc.has(svc) ||
+        this.purgeDest.has(this.dests[ct.dest(id)]!) ||
+        (las?.has(ct.laddr(id)) === true && !svc.laddrs.includes(ct.laddr(id)))
+      )
+        this.expireConn(id);
+    }
+    if (this.purgeLeft === 0) {
+      this.purgeSvc.clear();
+      this.purgeDest.clear();
+      this.purgeLaddr.clear();
+      this.drainGen++;
+    }
+  }
+
+  /**
+   * Addresses no longer configured whose connections still drain: VIPs of deleted services and
+   * LIPs no service lists. The host keeps routing them into the TUN until the last one ends;
+   * those being cut by expire_nodest_conn are left out (their plumbing goes at once).
+   */
+  drainingAddrs(): { vips: string[]; lips: string[] } {
+    const vips: string[] = [];
+    const lips: string[] = [];
+    for (const svc of this.svcs)
+      if (svc?.deleted && svc.refs > 0 && !this.purgeSvc.has(svc)) vips.push(formatIp(svc.family, svc.addr));
+    const lp = this.laddrs;
+    const cut = new Set<number>();
+    for (const set of this.purgeLaddr.values()) for (const la of set) cut.add(la);
+    for (let la = 0; la < lp.family.length; la++) {
+      if (lp.family[la] === 0 || lp.svcRefs[la] !== 0 || lp.conns[la] === 0 || cut.has(la)) continue;
+      lips.push(formatIp(lp.family[la] as Family, lp.addr.subarray(la * 4, la * 4 + 4)));
+    }
+    return { vips, lips };
   }
 
   private removeService(svc: Service): void {
-    for (const d of svc.dests.slice()) this.removeDest(svc, d);
+    // From the end, so each splice is O(1) (lastIndexOf in removeDest).
+    for (const d of svc.dests.slice().reverse()) this.removeDest(svc, d);
     for (const la of svc.laddrs) this.unrefLaddr(la);
     svc.laddrs = [];
     svc.sched.doneService?.(svc);
@@ -252,7 +346,8 @@ export class Engine extends EngineCore {
     this.setAddrKey(m.key, svc.addr, svc.family);
     m.key[FK_PORT] = flowKeyPort(svc.port, svc.proto, svc.family);
     m.delete();
-    const vk = `${svc.family}/${formatIp(svc.family, svc.addr)}`;
+    this.destIndex.delete(svc);
+    const vk = addrKey(svc.family, svc.addr, 0);
     const n = (this.vipRefs.get(vk) ?? 1) - 1;
     if (n === 0) {
       this.vipRefs.delete(vk);
@@ -266,6 +361,7 @@ export class Engine extends EngineCore {
   }
 
   private freeService(svc: Service): void {
+    this.drainGen++;
     this.retireSvcStats(svc);
     this.svcs[svc.idx] = undefined;
     this.freeSvc.push(svc.idx);
@@ -276,12 +372,7 @@ export class Engine extends EngineCore {
   private findDest(svc: Service, addr: string, port: number): Dest | undefined {
     const a = parseAddr(addr, 'real server');
     checkPort(port, 'real server');
-    return svc.dests.find(
-      (d) =>
-        d.family === a.family &&
-        d.port === port &&
-        formatIp(d.family, d.addr) === formatIp(a.family, a.words),
-    );
+    return this.destIndex.get(svc)?.get(addrKey(a.family, a.words, port));
   }
 
   addDest(key: ServiceKey, spec: DestSpec): void {
@@ -307,6 +398,7 @@ export class Engine extends EngineCore {
     this.destPort[idx] = spec.port;
     this.destStats.reset(idx);
     svc.dests.push(d);
+    this.destIndex.get(svc)?.set(addrKey(a.family, a.words, spec.port), d);
     svc.sched.addDest?.(svc, d);
   }
 
@@ -330,10 +422,13 @@ export class Engine extends EngineCore {
     const d = this.findDest(svc, addr, port);
     if (!d) throw new LvsError('DEST_NOT_FOUND');
     this.removeDest(svc, d);
+    // releaseTemplateDestIfIdle freed it if nothing used it; else its connections drain or are cut
+    if (this.sp.knobs.expireNodestConn && this.dests[d.idx] === d) this.purge(() => this.purgeDest.add(d));
   }
 
   private removeDest(svc: Service, d: Dest): void {
-    svc.dests.splice(svc.dests.indexOf(d), 1);
+    svc.dests.splice(svc.dests.lastIndexOf(d), 1);
+    this.destIndex.get(svc)?.delete(addrKey(d.family, d.addr, d.port));
     d.flags &= ~DEST_F_AVAILABLE;
     svc.sched.delDest?.(svc, d);
     this.releaseTemplateDestIfIdle(d.idx);
@@ -388,6 +483,13 @@ export class Engine extends EngineCore {
     svc.laddrs.splice(pos, 1);
     svc.laddrNext = 0;
     this.unrefLaddr(la);
+    if (this.sp.knobs.expireNodestConn && this.laddrs.family[la] !== 0) {
+      this.purge(() => {
+        const set = this.purgeLaddr.get(svc) ?? new Set<number>();
+        set.add(la);
+        this.purgeLaddr.set(svc, set);
+      });
+    }
   }
 
   private unrefLaddr(la: number): void {
@@ -400,6 +502,7 @@ export class Engine extends EngineCore {
   private destroyLaddr(la: number): void {
     const lp = this.laddrs;
     if (lp.family[la] === 0) return;
+    this.drainGen++;
     this.localDelete(lp.family[la]!, lp.addr.subarray(la * 4, la * 4 + 4));
     lp.destroy(la);
   }
@@ -452,7 +555,7 @@ export class Engine extends EngineCore {
     checkUint(next.synRetry, 6, 'synproxy syn_retry');
     checkUint(next.ackStormThresh, 65535, 'synproxy ack_storm_thresh');
     checkUint(next.maxSavedAcks, 15, 'synproxy max_saved_acks');
-    for (const b of ['sack', 'timestamp', 'defer'] as const) {
+    for (const b of ['sack', 'timestamp', 'defer', 'expireNodestConn'] as const) {
       if (typeof next[b] !== 'boolean') throw new LvsError('EINVAL', `synproxy ${b} must be on or off`);
     }
     this.sp.setKnobs(next);

@@ -8,7 +8,7 @@
 // columns exist only once the knob has been on (control path), and are only read for connections
 // that wrote them first (CONN_F_SP_TS, or the TS bit of W_SP_A while waiting): no reset needed.
 import { negWord, oddWordDiff, sumWord } from './packet/checksum.js';
-import { TCPOPT_EOL, TCPOPT_NOP, TCPOPT_TIMESTAMP } from './packet/tcp-options.js';
+import { TCPOPT_TIMESTAMP, tcpFindOption } from './packet/tcp-options.js';
 import { halfSipHash } from './syncookie.js';
 
 /** First word of the usual option layout of a segment with timestamps: NOP NOP kind 8 len 10. */
@@ -21,21 +21,8 @@ const EMPTY = new Uint32Array(0);
  */
 export function findTs(dv: DataView, l4: number, thl: number): number {
   if (thl >= 32 && dv.getUint32(l4 + 20) === NOP_NOP_TS) return l4 + 22;
-  const end = l4 + thl;
-  for (let i = l4 + 20; i < end; ) {
-    const k = dv.getUint8(i);
-    if (k === TCPOPT_EOL) return -1;
-    if (k === TCPOPT_NOP) {
-      i++;
-      continue;
-    }
-    if (i + 1 >= end) return -1;
-    const len = dv.getUint8(i + 1);
-    if (len < 2 || i + len > end) return -1;
-    if (k === TCPOPT_TIMESTAMP) return len === 10 ? i : -1;
-    i += len;
-  }
-  return -1;
+  const i = tcpFindOption(dv, l4 + 20, l4 + thl, TCPOPT_TIMESTAMP);
+  return i >= 0 && dv.getUint8(i + 1) === 10 ? i : -1;
 }
 
 /** Checksum difference of the 32-bit field at `e` (header at l4) going from ov to nv. */

@@ -13,6 +13,7 @@ import {
   CONN_F_SP_WAIT,
   CONN_F_SYNPROXY,
   CONN_F_TOA,
+  CONN_F_TOA_SENT,
   CONN_F_TOA_SEQ,
   CONN_STRIDE,
   F_EXPIRES,
@@ -48,7 +49,7 @@ import {
 } from './counters.js';
 import { csumAdjust, negWord, oddWordDiff, sumWord } from './packet/checksum.js';
 import type { PacketInfo } from './packet/parse.js';
-import { TCPOPT_EOL, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_TOA } from './packet/tcp-options.js';
+import { TCPOPT_EOL, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_TOA, tcpFindOption } from './packet/tcp-options.js';
 import { SynCookies, WSCALE_NONE } from './syncookie.js';
 import { emitTcp, OptWriter, SynOptions } from './synproxy-packets.js';
 import { findTs, SynproxyTimestamps } from './synproxy-ts.js';
@@ -401,7 +402,7 @@ export class Synproxy {
         opt.raw(TCPOPT_TOA, t, 6);
       }
       w[o + W_TOA_SEQ] = (rsIsn + 1) >>> 0;
-      f |= CONN_F_TOA_SEQ;
+      f |= CONN_F_TOA_SEQ | CONN_F_TOA_SENT;
       core.counters[E_TOA_OK]! += 1;
     }
     if ((spa & SPA_TS) !== 0) {
@@ -508,7 +509,12 @@ export class Synproxy {
     const o = id * CONN_STRIDE;
     const l4 = pi.l4;
     const seq = dv.getUint32(l4 + 4);
-    if (this.ackStorm(id, seq, dv.getUint32(l4 + 8), pi.tcpFlags)) return false;
+    // Duplicate ACKs whose SACK blocks move on are loss recovery, not a storm: the first block
+    // (the latest segment received, RFC 2018) goes into what makes two segments identical.
+    const sack = tcpFindOption(dv, l4 + 20, l4 + ((dv.getUint8(l4 + 12) >>> 4) << 2), TCPOPT_SACK);
+    const sackMix =
+      sack >= 0 && dv.getUint8(sack + 1) >= 10 ? dv.getUint32(sack + 2) ^ dv.getUint32(sack + 6) : 0;
+    if (this.ackStorm(id, seq, dv.getUint32(l4 + 8), pi.tcpFlags, sackMix)) return false;
     const nw = (seq + w[o + W_SP_A]!) >>> 0;
     dv.setUint32(l4 + 4, nw);
     let diff = negWord(seq) + sumWord(nw);
@@ -522,12 +528,13 @@ export class Synproxy {
    * The ACK-storm guard for an RS -> client segment (seq, ack, flags) of connection `id`: true
    * (and counted as a drop) for the Nth identical ACK in a row. Shared with the fast path.
    */
-  ackStorm(id: number, seq: number, ack: number, flags: number): boolean {
+  /** `sackMix`: the first SACK block's edges folded together, 0 without SACK. */
+  ackStorm(id: number, seq: number, ack: number, flags: number, sackMix: number): boolean {
     const thresh = this.knobs.ackStormThresh;
     if (thresh === 0 || (flags & TH_ACK) === 0) return false;
     const w = this.core.conns.w;
     const o = id * CONN_STRIDE;
-    const digest = (seq ^ ((ack << 13) | (ack >>> 19))) >>> 0;
+    const digest = (seq ^ ((ack << 13) | (ack >>> 19)) ^ ((sackMix << 7) | (sackMix >>> 25))) >>> 0;
     const fw = w[o + W_FLAGS]!;
     if (digest === w[o + W_SP_B]) {
       const n = Math.min(255, ((fw >>> CNT_SHIFT) & 0xff) + 1);

@@ -5,7 +5,7 @@
 // those that complete or directly follow the handshake, where the RS's TOA reader looks for it.
 // The RS SYN-ACK's MSS is lowered by the option's length so a full-sized segment still fits.
 import { checksumDv, fold, pseudoSum6, sumWord } from './packet/checksum.js';
-import { TCPOPT_EOL, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_TOA } from './packet/tcp-options.js';
+import { TCPOPT_EOL, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_TOA, tcpFindOption } from './packet/tcp-options.js';
 
 export const TOA_LEN4 = 8;
 export const TOA_LEN6 = 20;
@@ -45,34 +45,21 @@ export function tcpChecksumPartial(dv: DataView, l3: number, l4: number, end: nu
 
 /** Lowers the MSS option of a SYN-ACK by `by` bytes (not below 536 / 1220). True if one was found. */
 export function lowerMss(dv: DataView, l4: number, thl: number, by: number, v6: boolean): boolean {
-  const end = l4 + thl;
-  for (let i = l4 + 20; i < end; ) {
-    const k = dv.getUint8(i);
-    if (k === TCPOPT_EOL) return false;
-    if (k === TCPOPT_NOP) {
-      i++;
-      continue;
-    }
-    if (i + 1 >= end) return false;
-    const len = dv.getUint8(i + 1);
-    if (len < 2 || i + len > end) return false;
-    if (k === TCPOPT_MSS && len === 4) {
-      const floor = v6 ? 1220 : 536;
-      const mss = dv.getUint16(i + 2);
-      dv.setUint16(i + 2, Math.max(floor, mss - by));
-      return true;
-    }
-    i += len;
-  }
-  return false;
+  const i = tcpFindOption(dv, l4 + 20, l4 + thl, TCPOPT_MSS);
+  if (i < 0 || dv.getUint8(i + 1) !== 4) return false;
+  const floor = v6 ? 1220 : 536;
+  dv.setUint16(i + 2, Math.max(floor, dv.getUint16(i + 2) - by));
+  return true;
 }
 
 /**
- * Removes NOP bytes from the option area [l4+20, l4+thl) and pads with EOL/zero to a multiple of
- * 4; returns the new header length (or thl when nothing could be gained).
+ * The header length [l4, l4+thl) would have without its NOP bytes, padded to a multiple of 4;
+ * thl when the options are malformed (they are then left as they are). Reads only: the caller
+ * compacts (compactOptions) only once it knows the option will fit, so a segment that cannot
+ * take TOA goes out exactly as it came.
  */
-function compactOptions(dv: DataView, l4: number, thl: number): number {
-  let w = l4 + 20;
+function compactedLength(dv: DataView, l4: number, thl: number): number {
+  let n = 20;
   const end = l4 + thl;
   for (let r = l4 + 20; r < end; ) {
     const k = dv.getUint8(r);
@@ -84,16 +71,29 @@ function compactOptions(dv: DataView, l4: number, thl: number): number {
     if (r + 1 >= end) return thl;
     const len = dv.getUint8(r + 1);
     if (len < 2 || r + len > end) return thl;
+    n += len;
+    r += len;
+  }
+  return (n + 3) & ~3;
+}
+
+/** Removes the NOP bytes of well-formed options (compactedLength checked them), EOL-padded. */
+function compactOptions(dv: DataView, l4: number, thl: number, nl: number): void {
+  let w = l4 + 20;
+  const end = l4 + thl;
+  for (let r = l4 + 20; r < end; ) {
+    const k = dv.getUint8(r);
+    if (k === TCPOPT_NOP) {
+      r++;
+      continue;
+    }
+    if (k === TCPOPT_EOL) break;
+    const len = dv.getUint8(r + 1);
     for (let j = 0; j < len; j++) dv.setUint8(w + j, dv.getUint8(r + j));
     w += len;
     r += len;
   }
-  let nl = w - l4;
-  while (nl % 4 !== 0) {
-    dv.setUint8(l4 + nl, TCPOPT_EOL);
-    nl++;
-  }
-  return nl;
+  for (; w < l4 + nl; w++) dv.setUint8(w, TCPOPT_EOL);
 }
 
 /**
@@ -126,8 +126,9 @@ export class ToaWriter {
     if (end - l3 + n > mtu || (headroom < n && tailroom < n)) return TOA_FAIL_LEN;
     if (thl + n > TCP_MAX_HDR) {
       // NOPs only align options: dropping them may make room.
-      const nl = compactOptions(dv, l4, thl);
+      const nl = compactedLength(dv, l4, thl);
       if (nl + n > TCP_MAX_HDR) return TOA_HEAD_FULL;
+      compactOptions(dv, l4, thl, nl);
       if (nl < thl) {
         // Close the gap the removed NOPs left between the options and the payload.
         const gap = thl - nl;

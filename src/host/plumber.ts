@@ -30,6 +30,7 @@
 import { mkdirSync } from 'node:fs';
 import { type Family, parseIp, prefixMask } from '../common/addr.js';
 import { errnoOf, HostError } from './errors.js';
+import type { HostView } from './host-check.js';
 import {
   type HostState,
   type ProxyRecord,
@@ -131,6 +132,12 @@ export class HostPlumber {
   private saver: SysctlSaver | null = null;
   private tun = '';
   private proxies: ProxyRecord[] = [];
+  /**
+   * The TUN is ours: createTun made it (or the caller handed it over by passing none). Until
+   * then its routes may belong to another daemon on the same name (createTun failed with
+   * EBUSY), so a failed start must not remove them.
+   */
+  private ownsTun = false;
 
   constructor(opts: HostPlumberOptions) {
     this.stateDir = opts.stateDir;
@@ -204,6 +211,7 @@ export class HostPlumber {
     this.rtnl = Rtnl.open({ timeoutMs: this.nlTimeout });
     this.tun = opts.tun;
     this.proxies = [];
+    this.ownsTun = opts.createTun === undefined;
     this.saver = new SysctlSaver(this.sys, () => this.persist());
     try {
       this.persist();
@@ -228,6 +236,7 @@ export class HostPlumber {
       saver.set(IPV6_DEFAULT_FORWARDING, '0');
       try {
         await opts.createTun();
+        this.ownsTun = true;
       } finally {
         saver.set(IPV6_DEFAULT_FORWARDING, dflt);
       }
@@ -419,6 +428,35 @@ export class HostPlumber {
     return report;
   }
 
+  /** The host's addresses and connected subnets, read now (for checkRequests in host-check.ts). */
+  view(): Promise<HostView> {
+    return this.serial(async () => {
+      const rtnl = this.rtnl;
+      if (!rtnl) throw new HostError('HOST_CONFIG', 'host plumbing not started');
+      const links = await rtnl.links();
+      const byIndex = new Map(links.map((l) => [l.index, l]));
+      const addrs = await rtnl.addresses();
+      const name = (i: number) => byIndex.get(i)?.name ?? `#${i}`;
+      const foreign = (await rtnl.routes()).filter(
+        (r) =>
+          r.table === RT_TABLE_MAIN && r.protocol !== this.proto && r.dstLen === (r.family === 4 ? 32 : 128),
+      );
+      return {
+        tun: this.tun,
+        routes: new Map(
+          foreign.map((r) => [r.dst, r.oif === undefined ? 'no device' : `dev ${name(r.oif)}`]),
+        ),
+        local: new Map(addrs.map((a) => [a.addr, name(a.ifindex)])),
+        subnets: addrs
+          .filter((a) => {
+            const l = byIndex.get(a.ifindex);
+            return l !== undefined && !l.loopback && l.name !== this.tun;
+          })
+          .map((a) => ({ family: a.family, addr: a.addr, prefixLen: a.prefixLen, dev: name(a.ifindex) })),
+      };
+    });
+  }
+
   /** The interface address whose subnet holds `addr` (longest prefix). */
   private connectedDevice(addr: string, addrs: readonly IfAddress[]): IfAddress | null {
     const ip = parseIp(addr)!;
@@ -485,7 +523,7 @@ export class HostPlumber {
           errors.push(e as HostError);
         }
       }
-      const tun = linkByName.get(this.tun);
+      const tun = this.ownsTun ? linkByName.get(this.tun) : undefined;
       if (tun) errors.push(...(await this.removeRoutes(rtnl, [tun], this.proto)).errors);
     } catch (e) {
       errors.push(e as HostError);
@@ -502,6 +540,7 @@ export class HostPlumber {
     this.rtnl = null;
     this.saver = null;
     this.proxies = [];
+    this.ownsTun = false;
     return errors;
   }
 

@@ -3,7 +3,16 @@
 
 import { existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { ToaError } from './errors.js';
-import { CGROUP2_SUPER_MAGIC, fsType, kernelFilesystems, readMounts, type ToaSys, tail } from './sys.js';
+import {
+  CGROUP2_SUPER_MAGIC,
+  fsType,
+  kernelFilesystems,
+  outerCgroup2Root,
+  outerPath,
+  readMounts,
+  type ToaSys,
+  tail,
+} from './sys.js';
 
 /** Where cgroup2 is mounted when nothing has it yet. */
 export const CGROUP2_MOUNT = '/sys/fs/cgroup';
@@ -13,7 +22,8 @@ export const CGROUP2_MOUNT_HYBRID = '/sys/fs/cgroup/unified';
 /** Mount point of the whole cgroup v2 hierarchy (a mount of its root), or null. */
 export function cgroup2Root(sys: ToaSys): string | null {
   const m = readMounts(sys).find((e) => e.fsType === 'cgroup2' && e.root === '/');
-  return m ? m.mountPoint : null;
+  // none here: maybe hidden by `ip netns exec`'s new /sys (sys.ts outerPath)
+  return m ? m.mountPoint : outerCgroup2Root(sys);
 }
 
 /** Where to mount cgroup2 on this host: /sys/fs/cgroup, or .../unified if v1 lives there. */
@@ -49,7 +59,8 @@ export async function ensureCgroup2Root(sys: ToaSys): Promise<{ root: string; mo
 }
 
 /** Checks that `path` is a cgroup v2 directory; its canonical path. */
-export function checkCgroupDir(sys: ToaSys, path: string): string {
+export function checkCgroupDir(sys: ToaSys, given: string): string {
+  const path = outerPath(sys, given, CGROUP2_SUPER_MAGIC);
   if (!existsSync(path)) {
     const root = cgroup2Root(sys);
     throw new ToaError(
@@ -65,5 +76,6 @@ export function checkCgroupDir(sys: ToaSys, path: string): string {
       `${path} is not a cgroup v2 directory${root ? ` (cgroup v2 is mounted at ${root})` : ' (no cgroup v2 is mounted)'}`,
     );
   }
-  return realpathSync(path);
+  // realpath would turn /proc/PID/root/... back into a path of this mount namespace
+  return path === given ? realpathSync(path) : path;
 }

@@ -5,7 +5,7 @@ import type { SubcommandIo } from '../cli/main.js';
 import { DEFAULT_PIN_DIR, type EbpfStatus, ebpfLoad, ebpfStatus, ebpfUnload } from './ebpf.js';
 import { ToaError } from './errors.js';
 import { buildModule, loadModule, moduleLoaded, moduleStats, moduleSupport, unloadModule } from './kmod.js';
-import { defaultSys, kernelRelease, type ToaSys } from './sys.js';
+import { BPF_FS_MAGIC, defaultSys, kernelRelease, outerPath, type ToaSys } from './sys.js';
 
 export const TOA_USAGE = `usage: lvsadm toa COMMAND [options]
 Real-server side of TOA: getpeername() (and so every server's idea of its peer) reports the
@@ -182,7 +182,9 @@ export function formatStatus(s: ToaStatus, sys: ToaSys): string {
     if (e.loaded && byCgroup.size === 0) lines.push('  attached nowhere');
     for (const o of e.orphans)
       lines.push(
-        `  not pinned here: ${o.name} (id ${o.id}) attached to ${o.cgroup} (another --pin-dir, or pins deleted: unload --ebpf --orphans)`,
+        o.pinnedAt !== undefined
+          ? `  pinned at ${o.pinnedAt}: ${o.name} (id ${o.id}) attached to ${o.cgroup} (status --pin-dir ${o.pinnedAt} for it)`
+          : `  not pinned here: ${o.name} (id ${o.id}) attached to ${o.cgroup} (another --pin-dir, or pins deleted: unload --ebpf --orphans)`,
       );
     if (e.counters) {
       const c = e.counters;
@@ -219,7 +221,8 @@ export async function toaMain(
       io.stdout.write(`${TOA_USAGE}\n`);
       return 0;
     }
-    const pinDir = p.pinDir ?? DEFAULT_PIN_DIR;
+    // under `ip netns exec` the host's bpffs is reached through the outer namespace (sys.ts)
+    const pinDir = outerPath(sys, p.pinDir ?? DEFAULT_PIN_DIR, BPF_FS_MAGIC);
     switch (p.command) {
       case 'load':
         if (p.ebpf) await ebpfLoad(sys, { pinDir, cgroup: p.cgroup }, io.stdout);

@@ -64,6 +64,8 @@ export interface Attachment {
   name: string;
   /** bpftool's attach type word: sock_ops, getpeername4, getpeername6 */
   attach: string;
+  /** for an orphan: the other pin directory of the same BPF file system that holds it */
+  pinnedAt?: string;
 }
 
 export interface EbpfStatus {
@@ -242,11 +244,33 @@ async function readCounters(sys: ToaSys, tool: string, pinDir: string): Promise<
 
 // ---- status -------------------------------------------------------------------------------------
 
+/**
+ * Attached programs not pinned at `pinDir` may be a load with another --pin-dir: look for
+ * lvsadm pin directories beside it (same BPF file system) and say where each one is pinned.
+ */
+async function findOtherPins(sys: ToaSys, tool: string, pinDir: string, orphans: Attachment[]) {
+  const parent = dirname(pinDir);
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const dir = join(parent, n);
+    if (dir === pinDir || !existsSync(progPin(dir, TOA_PROGS[0].name))) continue;
+    const ids = new Set((await pinState(sys, tool, dir)).ids.values());
+    for (const o of orphans) if (o.pinnedAt === undefined && ids.has(o.id)) o.pinnedAt = dir;
+  }
+}
+
 export async function ebpfStatus(sys: ToaSys, pinDir: string): Promise<EbpfStatus> {
   const tool = bpftoolPath(sys);
   const st = await pinState(sys, tool, pinDir);
   const all = await ourAttachments(sys, tool);
   const pinnedIds = new Set(st.ids.values());
+  const orphans = all.filter((a) => !pinnedIds.has(a.id));
+  if (orphans.length > 0) await findOtherPins(sys, tool, pinDir, orphans);
   return {
     pinDir,
     loaded: st.complete,
@@ -255,7 +279,7 @@ export async function ebpfStatus(sys: ToaSys, pinDir: string): Promise<EbpfStatu
     current: st.build === BUILD_ID,
     programs: [...st.ids].map(([name, id]) => ({ name, id })),
     attached: all.filter((a) => pinnedIds.has(a.id)),
-    orphans: all.filter((a) => !pinnedIds.has(a.id)),
+    orphans,
     counters: st.complete ? await readCounters(sys, tool, pinDir) : null,
   };
 }

@@ -3,8 +3,8 @@
 // `uid` to see the messages for a kernel or a user without what is needed.
 
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync, statfsSync } from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
+import { accessSync, constants, existsSync, readFileSync, readlinkSync, statfsSync } from 'node:fs';
+import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface RunResult {
@@ -137,6 +137,81 @@ export function readMounts(sys: ToaSys): MountEntry[] {
   } catch {
     return [];
   }
+}
+
+// ---- the view of whoever ran `ip netns exec` ---------------------------------------------------
+
+/**
+ * `ip netns exec` runs its command in a mount namespace of its own with a new sysfs on /sys: the
+ * cgroup2 and bpffs mounts below it are gone there, and mounting bpffs again would make a new,
+ * empty instance (pins live per instance). The nearest ancestor process in another mount
+ * and network namespace (the shell that ran `ip netns exec`) still has them: its view is
+ * /proc/PID/root. Those ancestors' roots, nearest first.
+ */
+function outerRoots(sys: ToaSys): string[] {
+  const ns = (pid: string, kind: 'mnt' | 'net') => {
+    try {
+      return readlinkSync(join(sys.proc, pid, 'ns', kind));
+    } catch {
+      return null;
+    }
+  };
+  const ppid = (pid: string) => {
+    try {
+      return /^PPid:\s*(\d+)/m.exec(readFileSync(join(sys.proc, pid, 'status'), 'utf8'))?.[1] ?? '0';
+    } catch {
+      return '0';
+    }
+  };
+  const mnt = ns('self', 'mnt');
+  const net = ns('self', 'net');
+  const out: string[] = [];
+  if (mnt === null || net === null) return out;
+  // other network namespace too: what `ip netns exec` makes (a mere private mount namespace, whose
+  // mounts were changed on purpose, is left as it is)
+  for (let pid = ppid('self'), n = 0; pid !== '0' && n < 64; pid = ppid(pid), n++) {
+    const m = ns(pid, 'mnt');
+    const x = ns(pid, 'net');
+    if (m !== null && x !== null && m !== mnt && x !== net) out.push(join(sys.proc, pid, 'root'));
+  }
+  return out;
+}
+
+/** Whether `path`, or its nearest existing ancestor, is on a file system of type `magic`. */
+function onFs(path: string, magic: number): boolean {
+  for (let p = path; ; p = dirname(p)) {
+    if (existsSync(p)) return fsType(p) === magic;
+    if (dirname(p) === p) return false;
+  }
+}
+
+/**
+ * `path` as this process can use it: itself when it is (or would be) on a file system of type
+ * `magic` here, else the same path seen from the nearest outer mount namespace where it is
+ * (`ip netns exec`: /proc/PID/root/sys/fs/...), else itself (for the usual messages).
+ */
+export function outerPath(sys: ToaSys, path: string, magic: number): string {
+  if (!isAbsolute(path) || onFs(path, magic)) return path;
+  for (const root of outerRoots(sys)) {
+    const via = join(root, path);
+    if (onFs(via, magic)) return via;
+  }
+  return path;
+}
+
+/** The cgroup2 root mount seen from an outer mount namespace (see outerRoots), or null. */
+export function outerCgroup2Root(sys: ToaSys): string | null {
+  for (const root of outerRoots(sys)) {
+    let mounts: MountEntry[];
+    try {
+      mounts = parseMountInfo(readFileSync(join(dirname(root), 'mountinfo'), 'utf8'));
+    } catch {
+      continue;
+    }
+    const m = mounts.find((e) => e.fsType === 'cgroup2' && e.root === '/');
+    if (m && fsType(join(root, m.mountPoint)) === CGROUP2_SUPER_MAGIC) return join(root, m.mountPoint);
+  }
+  return null;
 }
 
 /** File systems the kernel knows (/proc/filesystems), or null if unreadable. */

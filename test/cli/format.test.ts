@@ -365,6 +365,7 @@ describe('--sysctl', () => {
         'synproxy_syn_retry = 3',
         'synproxy_dup_ack_thresh = 10',
         'synproxy_skb_store_thresh = 3',
+        'expire_nodest_conn = 0',
       ]),
     );
     assert.equal(

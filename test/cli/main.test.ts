@@ -71,12 +71,15 @@ async function run(
 const SVC = { proto: 'tcp', addr: '203.0.113.10', port: 80 } as const;
 
 describe('requests and output', () => {
-  test('-A sends addService and prints nothing', async () => {
+  test('-A sends addService, prints nothing on stdout and warns that it has no LIP yet', async () => {
     const r = await run('-A -t 203.0.113.10:80 -s rr');
     assert.equal(r.code, 0);
     assert.deepEqual(r.requests, [{ op: 'addService', svc: SVC, opts: { sched: 'rr' } }]);
     assert.equal(r.stdout, '');
-    assert.equal(r.stderr, '');
+    assert.equal(
+      r.stderr,
+      'lvsadm: warning: -t 203.0.113.10:80 has no local address yet: add one with -P -t 203.0.113.10:80 -z LIP; until then its connections are dropped\n',
+    );
     assert.equal(r.closed, 1);
   });
 
@@ -389,6 +392,7 @@ describe('--sysctl and -L --ext-stats', () => {
     synproxy_syn_retry: 3,
     synproxy_dup_ack_thresh: 10,
     synproxy_skb_store_thresh: 3,
+    expire_nodest_conn: 0,
   };
 
   test('--sysctl lists every sysctl as "name = value"', async () => {

@@ -365,12 +365,32 @@ describe('addresses', () => {
     assert.equal(request('-A -t 203.0.113.10 -p 10').op, 'addService');
   });
 
-  test('real server and service of different families', () => {
+  test('real server and service of different families: says which is which, not tunnelling', () => {
     fails(
       `-a -t ${VIP} -r [2001:db8::1]:80`,
-      'Different address family is allowed only for tunneling servers',
+      'real server 2001:db8::1 is IPv6 and the virtual service IPv4: both must be of the same family',
     );
-    fails(`-d -t ${VIP} -r 2001:db8::1`, 'Different address family is allowed only for tunneling servers');
+    fails(
+      `-d -t ${VIP} -r 2001:db8::1`,
+      'real server 2001:db8::1 is IPv6 and the virtual service IPv4: both must be of the same family',
+    );
+    fails(
+      '-a -t [2001:db8::10]:80 -r 192.0.2.21',
+      'real server 192.0.2.21 is IPv4 and the virtual service IPv6: both must be of the same family',
+    );
+  });
+
+  test('an unbracketed IPv6 address with a port: the brackets are named', () => {
+    fails(
+      '-A -t 2001:db8::10:80',
+      'IPv6 addresses with a port go in brackets: -t [2001:db8::10]:80 (2001:db8::10:80 is one address, without a port)',
+    );
+    fails(
+      '-A -u 2001:db8::10:53 -s rr',
+      'IPv6 addresses with a port go in brackets: -u [2001:db8::10]:53 (2001:db8::10:53 is one address, without a port)',
+    );
+    // a bare v6 service of port 0 with persistence stays valid
+    assert.equal(request('-A -t 2001:db8::10 -p 10').op, 'addService');
   });
 });
 

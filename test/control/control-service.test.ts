@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { LvsError } from '../../src/common/errors.js';
+import { defaultSynproxyKnobs, type SynproxyKnobs } from '../../src/common/vocabulary.js';
 import { BatchError, type Config, ConfigModel } from '../../src/control/config-model.js';
 import { type ControlEngine, ControlFailure, ControlService } from '../../src/control/control-service.js';
 import { MemoryLog } from '../../src/control/log.js';
@@ -15,7 +16,6 @@ import { defaultSysctls, knobsToSysctls, SYSCTL_NAMES, type SysctlValues } from 
 import { PacketBatch } from '../../src/dataplane/batch.js';
 import { COUNTER_NAMES } from '../../src/dataplane/counters.js';
 import type { Engine } from '../../src/dataplane/engine.js';
-import { defaultSynproxyKnobs, type SynproxyKnobs } from '../../src/common/vocabulary.js';
 import { tcp4 } from '../support/packet-builder.js';
 import { changeArb, changesArb } from './arbitraries.js';
 import {

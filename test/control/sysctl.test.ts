@@ -3,6 +3,7 @@
 // Engine.setSynproxyKnobs for every value around every bound.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { defaultSynproxyKnobs } from '../../src/common/vocabulary.js';
 import {
   checkSysctls,
   defaultSysctls,
@@ -13,7 +14,6 @@ import {
   sysctlRefusal,
   sysctlsToKnobs,
 } from '../../src/control/sysctl.js';
-import { defaultSynproxyKnobs } from '../../src/common/vocabulary.js';
 import { outcome, smallEngine } from './helpers.js';
 
 const codeOf = (verdict: string) => (verdict === 'ok' ? 'ok' : verdict.slice(0, verdict.indexOf(':')));
@@ -30,6 +30,7 @@ describe('sysctl table', () => {
       'synproxy_syn_retry',
       'synproxy_dup_ack_thresh',
       'synproxy_skb_store_thresh',
+      'expire_nodest_conn',
     ]);
     assert.ok(isSysctlName('synproxy_sack'));
     assert.ok(!isSysctlName('net.ipv4.vs.synproxy_sack'));
@@ -47,6 +48,7 @@ describe('sysctl table', () => {
       synproxy_syn_retry: 3,
       synproxy_dup_ack_thresh: 10,
       synproxy_skb_store_thresh: 3,
+      expire_nodest_conn: 0,
     });
   });
 

@@ -136,7 +136,7 @@ describe('limits and real-server changes', () => {
     assert.equal(e.listServices()[0]!.dests[1]!.stats.conns, 0);
   });
 
-  test('the upper threshold overloads a RS; it returns below the lower one', () => {
+  test('the upper threshold overloads a RS; it returns strictly below the lower one (as IPVS)', () => {
     const e = fixture({ rs: [RS1, RS2] });
     e.editDest(SVC, RS1, 80, { uThreshold: 2, lThreshold: 1 });
     const dsts = [1, 2, 3, 4, 5].map((i) => establish(e, i));
@@ -144,6 +144,22 @@ describe('limits and real-server changes', () => {
     assert.equal(e.listServices()[0]!.dests[0]!.overloaded, true);
     send(e, tcp4(CIP, 1, VIP, 80, 'R'), 0);
     e.tick(10_200);
+    assert.equal(e.listServices()[0]!.dests[0]!.overloaded, true, '1 connection is not below -y 1');
+    send(e, tcp4(CIP, 3, VIP, 80, 'R'), 10_200);
+    e.tick(20_400);
+    assert.equal(e.listServices()[0]!.dests[0]!.overloaded, false);
+  });
+
+  test('without a lower threshold, overload ends below 3/4 of the upper one', () => {
+    const e = fixture({ rs: [RS1] });
+    e.editDest(SVC, RS1, 80, { uThreshold: 4 });
+    for (const i of [1, 2, 3, 4]) assert.equal(establish(e, i), RS1);
+    assert.equal(e.listServices()[0]!.dests[0]!.overloaded, true);
+    send(e, tcp4(CIP, 1, VIP, 80, 'R'), 0);
+    e.tick(10_200);
+    assert.equal(e.listServices()[0]!.dests[0]!.overloaded, true, '3 * 4 is not below 4 * 3');
+    send(e, tcp4(CIP, 2, VIP, 80, 'R'), 10_200);
+    e.tick(20_400);
     assert.equal(e.listServices()[0]!.dests[0]!.overloaded, false);
   });
 

@@ -304,6 +304,34 @@ describe('SYNPROXY', () => {
     assert.equal(counter(e, 'synproxy_rs_timeout'), 1);
   });
 
+  test('duplicate ACKs whose SACK blocks move on are loss recovery, not a storm', () => {
+    const e = spFixture();
+    const cookie = synAck(e);
+    send(e, tcp4(CIP, 40000, VIP, 80, 'A', { seq: ISN + 1, ack: cookie + 1 }));
+    send(e, tcp4(RS1, 80, LIP, 1025, 'SA', { seq: RS_ISN, ack: ISN + 1 }));
+    // The client's segment at ISN+1 was lost; the RS acks ISN+1 for each later one, SACKing more.
+    let passed = 0;
+    for (let i = 0; i < 15; i++) {
+      const sack: [number, number][] = [[ISN + 1001, ISN + 1001 + 1000 * (i + 1)]];
+      const dup = tcp4(RS1, 80, LIP, 1025, 'A', {
+        seq: RS_ISN + 1,
+        ack: ISN + 1,
+        options: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks: sack }],
+      });
+      if (send(e, dup).tx) passed++;
+    }
+    assert.equal(passed, 15);
+    assert.equal(counter(e, 'synproxy_ack_storm'), 0);
+    // The same SACK over and over is a storm again.
+    const same = tcp4(RS1, 80, LIP, 1025, 'A', {
+      seq: RS_ISN + 1,
+      ack: ISN + 1,
+      options: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks: [[ISN + 1001, ISN + 2001]] }],
+    });
+    for (let i = 0; i < 12; i++) send(e, same);
+    assert.ok(counter(e, 'synproxy_ack_storm') > 0);
+  });
+
   test('an ACK storm from the RS is cut after ack_storm_thresh identical segments', () => {
     const e = spFixture();
     const cookie = synAck(e);

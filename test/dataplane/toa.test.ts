@@ -125,32 +125,38 @@ describe('TOA', () => {
       },
     ]);
     assert.equal(withNops.d.l4CsumOk, true);
-    const full = send(
-      e,
-      tcp4(CIP, 40000, VIP, 80, 'A', {
-        seq: 101,
-        ack: 5001,
-        options: [
-          {
-            kind: 'sack',
-            blocks: [
-              [1, 2],
-              [3, 4],
-              [5, 6],
-              [7, 8],
-            ],
-          },
-          { kind: 'raw', bytes: new Uint8Array([30, 6, 1, 2, 3, 4]) },
-        ],
-      }),
-    );
+    const fullSegment = tcp4(CIP, 40000, VIP, 80, 'A', {
+      seq: 101,
+      ack: 5001,
+      options: [
+        {
+          kind: 'sack',
+          blocks: [
+            [1, 2],
+            [3, 4],
+            [5, 6],
+            [7, 8],
+          ],
+        },
+        { kind: 'raw', bytes: new Uint8Array([30, 6, 1, 2, 3, 4]) },
+      ],
+    });
+    const full = send(e, fullSegment);
     assert.equal(full.tx, true, 'forwarded without TOA');
     assert.equal(
       full.d.tcp!.options!.some((o) => o.kind === 'toa'),
       false,
     );
     assert.equal(full.d.l4CsumOk, true);
-    assert.equal(counter(e, 'fullnat_add_toa_head_full'), 1);
+    // This connection's RS already got TOA (on the segment above): nothing was lost.
+    assert.equal(counter(e, 'fullnat_add_toa_head_full'), 0);
+    // The same full segment as a connection's first candidate is a loss, and counted.
+    const e2 = fixture();
+    handshake(e2);
+    const first = send(e2, fullSegment);
+    assert.equal(first.tx, true);
+    assert.deepEqual(first.d.tcp!.options, full.d.tcp!.options);
+    assert.equal(counter(e2, 'fullnat_add_toa_head_full'), 1);
   });
 
   test('a packet that would exceed the MTU is forwarded without TOA and counted fail_len', () => {
@@ -160,6 +166,20 @@ describe('TOA', () => {
     assert.equal(big.tx, true);
     assert.equal(big.d.totalLength, 1500);
     assert.equal(counter(e, 'fullnat_add_toa_fail_len'), 1);
+  });
+
+  test('once TOA reached the RS, later segments that cannot take it are no failure', () => {
+    const e = fixture({ cfg: { mtu: 1500 } });
+    handshake(e);
+    const ack = send(e, tcp4(CIP, 40000, VIP, 80, 'A', { seq: 101, ack: 5001 }));
+    assert.deepEqual(ack.d.tcp!.options, [{ kind: 'toa', port: 40000, addr: CIP }]);
+    // A full-sized request segment before the RS's first byte (as coalesced uploads are).
+    const big = send(e, tcp4(CIP, 40000, VIP, 80, 'PA', { seq: 101, ack: 5001, data: 'x'.repeat(1460) }));
+    assert.equal(big.tx, true);
+    assert.equal(big.d.totalLength, 1500, 'forwarded as it came');
+    assert.equal(counter(e, 'fullnat_add_toa_ok'), 1);
+    assert.equal(counter(e, 'fullnat_add_toa_fail_len'), 0);
+    assert.equal(counter(e, 'fullnat_add_toa_head_full'), 0);
   });
 
   test('without headroom the payload moves back instead', () => {

@@ -2,9 +2,10 @@
 // keeps working) and `-d` removes it from the service. A connection is held open from the client
 // (fixtures/hold-client.mjs: HTTP keep-alive on one TCP connection to the peer-address server, so
 // each answer names the RS and the LIP:port it sees; the same LIP:port means the same connection).
-// Root only (skipped with the reason otherwise).
+// Root only (else skipped; failed under CI=true).
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
+import { privileged } from '../support/privileges.js';
 import {
   ensureBuilt,
   ensureTools,
@@ -16,10 +17,10 @@ import {
   tally,
 } from './topology.js';
 
-const SKIP = skipReason();
+const { describe } = privileged(skipReason());
 const VS = '203.0.113.10:8080';
 
-describe('e2e: -w 0 quiesces a real server, -d removes it', { skip: SKIP ?? false, timeout: 300_000 }, () => {
+describe('e2e: -w 0 quiesces a real server, -d removes it', { timeout: 300_000 }, () => {
   let net: Topology;
   let held: HeldConnection;
   /** "rs2 192.0.2.200 1027": the held connection's RS and the LIP:port it sees. */
@@ -80,7 +81,7 @@ describe('e2e: -w 0 quiesces a real server, -d removes it', { skip: SKIP ?? fals
       assert.equal(await held.get(), heldPeer, 'the held connection still answers, same RS and LIP:port');
   });
 
-  test('-d: the RS is no longer listed, new connections go to the others; the held one (as in IPVS) continues', async () => {
+  test('-d: the RS is no longer listed, new connections go to the others; the held one keeps working (expire_nodest_conn=0)', async () => {
     const rs = net.rs.find((r) => r.name === heldRs)!;
     await net.lvsadmOk('-d', '-t', VS, '-r', `${rs.v4}:8080`);
     const list = await net.lvsadmOk('-L', '-n');

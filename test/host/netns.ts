@@ -7,6 +7,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { rootReason } from '../support/privileges.js';
 
 export const PREFIX = 'lvh-';
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -17,11 +18,9 @@ export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
-/** Why the namespace tests cannot run here, or null. */
+/** Why the namespace tests cannot run here, or null (for privileged(), test/support/privileges.ts). */
 export function skipReason(): string | null {
-  if (process.platform !== 'linux') return 'needs Linux network namespaces';
-  if (!isRoot()) return 'needs root (network namespaces, TUN, sysctls); run the tests as root';
-  return null;
+  return rootReason('network namespaces, TUN, sysctls');
 }
 
 export function run(cmd: string, args: readonly string[], input?: string): Promise<string> {

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { isPrime, mh } from '../../src/dataplane/sched/mh.js';
+import * as mhMod from '../../src/dataplane/sched/mh.js';
+import { isPrime, mh, mhLookup } from '../../src/dataplane/sched/mh.js';
 import { newSchedCtx } from '../../src/dataplane/sched/scheduler.js';
 import { type Dest, SCHED_F_FALLBACK, SCHED_F_PORT, type Service } from '../../src/dataplane/service.js';
 import {
@@ -18,7 +19,7 @@ import {
 } from './helpers.js';
 
 function lookupOf(svc: Service): Int32Array {
-  return (svc.schedData as { lookup: Int32Array }).lookup;
+  return mhLookup(svc);
 }
 
 /** Dest chosen for keys 0..n-1. */
@@ -222,5 +223,22 @@ describe('mh', () => {
     const used = new Set(lookupOf(svc));
     assert.equal(used.size, 7);
     assert.ok(mapKeys(svc, 1000).every((d) => d !== null));
+  });
+});
+
+describe('mh: table builds', () => {
+  it('adding, editing and removing many dests builds the table once, before the next schedule', () => {
+    const svc = makeSvc(mh, [], { mhTableSize: 65537 });
+    const before = mhMod.mhBuilds;
+    const ds: Dest[] = [];
+    for (let i = 0; i < 200; i++) ds.push(addDest(svc, 1, 21 + i));
+    setWeight(svc, ds[0]!, 3);
+    delDest(svc, ds[1]!);
+    assert.equal(mhMod.mhBuilds, before, 'no build while the dests change');
+    const picks = mapKeys(svc, 50);
+    assert.equal(mhMod.mhBuilds, before + 1);
+    assert.ok(picks.every((d) => d !== null && d !== ds[1]));
+    mapKeys(svc, 50);
+    assert.equal(mhMod.mhBuilds, before + 1, 'no rebuild without a change');
   });
 });

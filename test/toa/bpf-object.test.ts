@@ -16,6 +16,7 @@ import {
   TOA_BPF_SOURCE_SHA256,
 } from '../../src/toa/bpf/toa-object.js';
 import { findProgram } from '../../src/toa/sys.js';
+import { met } from '../support/privileges.js';
 import { ensureToaDeps, REPO, run } from './support.js';
 
 const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
@@ -80,8 +81,7 @@ describe('embedded eBPF object', () => {
   test('rebuilding with clang reproduces it', async (t) => {
     if (process.getuid?.() === 0) await ensureToaDeps();
     else if (!findProgram('clang', process.env) || !findProgram('llvm-strip', process.env)) {
-      t.skip('clang/llvm not installed and not root to install them');
-      return;
+      if (!met(t, 'clang/llvm not installed and not root to install them')) return;
     }
     const out = join(tmp, 'toa-object.ts');
     const r = await run('bash', [join(REPO, 'scripts/build-toa-bpf.sh'), '--out', out], {

@@ -2,7 +2,7 @@
 // without what is needed are a fake procfs tree and a uid (ToaSys). Also the parsers (mountinfo,
 // /proc/net/toa_stats) and the wiring into src/cli/main.ts.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -10,6 +10,7 @@ import { main } from '../../src/cli/main.js';
 import { formatStatus, parseToaArgs, TOA_USAGE, toaStatus } from '../../src/toa/cli.js';
 import { parseToaStats } from '../../src/toa/kmod.js';
 import { defaultSys, parseMountInfo, type ToaSys } from '../../src/toa/sys.js';
+import { met } from '../support/privileges.js';
 import { toa } from './support.js';
 
 const STATS = `counter                       total cpu0 cpu1
@@ -149,11 +150,17 @@ describe('lvsadm toa: arguments and messages', () => {
     }
   });
 
-  test('this host, if its kernel has no module support: the same message', async (t) => {
+  test('this host: status and load agree with its /proc/modules', async (t) => {
     const sys = defaultSys();
-    if (sys.uid !== 0) return t.skip('needs root (the root check comes first)');
-    const { existsSync } = await import('node:fs');
-    if (existsSync('/proc/modules')) return t.skip('this kernel has loadable modules');
+    if (!met(t, sys.uid === 0 ? null : 'needs root (the root check comes first)')) return;
+    const status = await toa(['status']);
+    assert.equal(status.code, 0, status.err);
+    if (existsSync('/proc/modules')) {
+      // Not `load`: it would load a module built earlier.
+      assert.match(status.out, /^kernel module: (not )?loaded$/m);
+      return;
+    }
+    assert.match(status.out, /^kernel module: not possible \(kernel \S+ has no loadable module support\)$/m);
     const r = await toa(['load']);
     assert.equal(r.code, 1);
     assert.match(r.err, /has no loadable module support \(CONFIG_MODULES is off\): use the eBPF reader/);

@@ -24,16 +24,15 @@ import { toaMain } from '../../src/toa/cli.js';
 import { TOA_PROGS } from '../../src/toa/ebpf.js';
 import { defaultSys, findProgram, type ToaSys } from '../../src/toa/sys.js';
 import { Proc, REPO, run, runOk, sleep, withLock } from '../e2e/topology.js';
+import { rootReason } from '../support/privileges.js';
 
 export { Proc, REPO, run, runOk, sleep };
 
 export const NODE = process.execPath;
 
+/** Why the TOA reader tests cannot run here, or null (for privileged(), test/support/privileges.ts). */
 export function rootSkipReason(): string | null {
-  if (process.platform !== 'linux') return 'needs Linux';
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0)
-    return 'needs root (cgroups, BPF, network namespaces): run the tests as root';
-  return null;
+  return rootReason('cgroups, BPF, network namespaces');
 }
 
 function pidAlive(pid: number): boolean {

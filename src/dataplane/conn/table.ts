@@ -51,6 +51,8 @@ export const CONN_F_SYNPROXY = 0x80;
 export const CONN_F_SP_WAIT = 0x100;
 /** SYNPROXY with timestamps: TSval/TSecr are shifted by the offset in Synproxy's TS column. */
 export const CONN_F_SP_TS = 0x200;
+/** TOA went out on a segment of this connection: later candidates that cannot take it are no loss. */
+export const CONN_F_TOA_SENT = 0x400;
 
 export class ConnTable {
   readonly capacity: number;

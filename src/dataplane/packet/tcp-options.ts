@@ -9,41 +9,24 @@ export const TCPOPT_TIMESTAMP = 8;
 export const TCPOPT_TOA = 254;
 
 /**
- * Finds option `kind` in the option area [from, end); returns its offset or -1.
- * Stops at EOL and at a malformed length (< 2 or past the end), so a bad header never loops.
+ * Finds option `kind` in the option area [from, end) of the packet under `dv`; returns its
+ * offset or -1. Stops at EOL and at a malformed length (< 2 or past the end), so a bad header
+ * never loops. The one option walker: every reader of a single option goes through it.
  */
-export function tcpFindOption(b: Uint8Array, from: number, end: number, kind: number): number {
+export function tcpFindOption(dv: DataView, from: number, end: number, kind: number): number {
   let i = from;
   while (i < end) {
-    const k = b[i]!;
+    const k = dv.getUint8(i);
     if (k === TCPOPT_EOL) return -1;
     if (k === TCPOPT_NOP) {
       i++;
       continue;
     }
     if (i + 1 >= end) return -1;
-    const len = b[i + 1]!;
+    const len = dv.getUint8(i + 1);
     if (len < 2 || i + len > end) return -1;
     if (k === kind) return i;
     i += len;
   }
   return -1;
-}
-
-/** True when every option in [from, end) is well formed (lengths fit, no zero-length loop). */
-export function tcpOptionsValid(b: Uint8Array, from: number, end: number): boolean {
-  let i = from;
-  while (i < end) {
-    const k = b[i]!;
-    if (k === TCPOPT_EOL) return true;
-    if (k === TCPOPT_NOP) {
-      i++;
-      continue;
-    }
-    if (i + 1 >= end) return false;
-    const len = b[i + 1]!;
-    if (len < 2 || i + len > end) return false;
-    i += len;
-  }
-  return true;
 }

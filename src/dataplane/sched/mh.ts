@@ -18,6 +18,8 @@ const MH_SEED_KEY = 0x1f83d9ab;
 
 class MhState {
   dests: Dest[] = [];
+  /** svc.dests changed since the table was built: rebuilt once before the next schedule. */
+  dirty = true;
   readonly size: number;
   /** Slot -> position in dests, -1 = empty (no dest with weight > 0). */
   readonly lookup: Int32Array;
@@ -34,8 +36,19 @@ export function isPrime(n: number): boolean {
   return true;
 }
 
+/** Tables built so far (all services); lets tests check a batch builds each table once. */
+export let mhBuilds = 0;
+
+// Each add/del/upd only marks the table stale: a batch of N dests then costs one O(size) build
+// instead of N, and the build happens at most once per change burst.
+function markDirty(svc: Service): void {
+  (svc.schedData as MhState).dirty = true;
+}
+
 function populate(svc: Service): void {
   const st = svc.schedData as MhState;
+  st.dirty = false;
+  mhBuilds++;
   const dests = svc.dests.slice();
   st.dests = dests;
   const m = st.size;
@@ -100,6 +113,13 @@ function populate(svc: Service): void {
   }
 }
 
+/** The lookup table, built first if stale (tests and listings; schedule() does the same). */
+export function mhLookup(svc: Service): Int32Array {
+  const st = svc.schedData as MhState;
+  if (st.dirty) populate(svc);
+  return st.lookup;
+}
+
 function usable(d: Dest): boolean {
   return d.available && destUsable(d);
 }
@@ -112,16 +132,16 @@ export const mh: Scheduler = {
       throw new Error(`mh table size must be a prime <= ${MH_TAB_SIZE_MAX}, got ${size}`);
     }
     svc.schedData = new MhState(size);
-    populate(svc);
   },
   doneService(svc) {
     svc.schedData = null;
   },
-  addDest: populate,
-  delDest: populate,
-  updDest: populate,
+  addDest: markDirty,
+  delDest: markDirty,
+  updDest: markDirty,
   schedule(svc, ctx) {
     const st = svc.schedData as MhState;
+    if (st.dirty) populate(svc);
     const port = (svc.schedFlags & SCHED_F_PORT) !== 0 ? ctx.sport : 0;
     const p = st.lookup[hashAddr(ctx.family, ctx.saddr, port, MH_SEED_KEY) % st.size]!;
     if (p < 0) return null;
