@@ -118,7 +118,7 @@ describe('control service with a host check', () => {
     assert.equal(svc.model.serviceCount, 0);
     assert.ok(!existsSync(store.file), 'nothing saved');
     await assert.rejects(
-      svc.execute({ op: 'batch', requests: [...base(), { op: 'addLaddr', svc: SVC, addr: '10.9.9.9' }] }),
+      svc.execute({ op: 'batch', requests: [...base(), { op: 'addLaddr', svc: SVC, addr: '198.18.9.9' }] }),
       (e: unknown) =>
         e instanceof BatchError && e.index === 2 && /outside every connected subnet/.test(e.message),
     );
