@@ -2,6 +2,7 @@
 // the other's VIP mapped, and every boundary stores the canonical (RFC 5952) spelling.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { ConfigModel } from '../../src/control/config-model.js';
 import { CIP6, engine, LIP6, RS6, send } from '../dataplane/helpers.js';
 import { tcp6 } from '../support/packet-builder.js';
 
@@ -26,5 +27,25 @@ describe('canonical VIP addresses', () => {
     assert.throws(() => e.addDest(lower, { addr: RS6.toUpperCase(), port: 80 }), /exists/i);
     e.delDest(lower, '2001:DB8:2:0::21', 80);
     assert.equal(e.listServices()[0]!.dests?.length ?? 0, 0);
+  });
+
+  test('the model keys and stores every address in its canonical spelling', () => {
+    const m = new ConfigModel();
+    m.apply({ op: 'addService', svc: { proto: 'tcp', addr: '2001:DB8:203:0::10', port: 80 }, opts: {} });
+    const lower = { proto: 'tcp' as const, addr: '2001:db8:203::10', port: 80 };
+    m.apply({ op: 'addDest', svc: lower, dest: { addr: '2001:DB8:2::21', port: 80 } });
+    m.apply({ op: 'addLaddr', svc: { ...lower, addr: '2001:db8:203:0:0::10' }, addr: '2001:DB8:2::200' });
+    const [s] = m.toConfig().services;
+    assert.equal(s!.svc.addr, '2001:db8:203::10');
+    assert.deepEqual(
+      s!.dests.map((d) => d.addr),
+      ['2001:db8:2::21'],
+    );
+    assert.deepEqual(s!.laddrs, ['2001:db8:2::200']);
+    assert.deepEqual(m.vips(), ['2001:db8:203::10']);
+    assert.throws(
+      () => m.apply({ op: 'addDest', svc: lower, dest: { addr: '2001:db8:2:0::21', port: 80 } }),
+      /exists/i,
+    );
   });
 });
