@@ -67,7 +67,9 @@ export const D_TXQ_FULL = 46;
 export const D_SP_WAIT = 47;
 /** The RS answered a SYN with timestamps without them: that connection's TSvals stay as they are. */
 export const E_SP_RS_NO_TS = 48;
-export const C_COUNT = 49;
+/** A client RST while SYNPROXY waited for the RS: passed on to the RS as a RST, the entry closed. */
+export const E_SP_CLIENT_RST = 49;
+export const C_COUNT = 50;
 
 export const COUNTER_NAMES: readonly string[] = [
   'rx_pkts',
@@ -119,4 +121,5 @@ export const COUNTER_NAMES: readonly string[] = [
   'drop_txq_full',
   'synproxy_drop_while_waiting',
   'synproxy_rs_no_ts',
+  'synproxy_client_rst',
 ];

@@ -39,6 +39,7 @@ import {
   D_SP_WAIT,
   D_TXQ_FULL,
   E_SP_ACK_OK,
+  E_SP_CLIENT_RST,
   E_SP_QUEUED,
   E_SP_RS_NO_TS,
   E_SP_RS_RST,
@@ -255,6 +256,26 @@ export class Synproxy {
     );
   }
 
+  private clientRst(dv: DataView, pi: PacketInfo, id: number): number {
+    const core = this.core;
+    const w = core.conns.w;
+    const o = id * CONN_STRIDE;
+    const next = (w[o + W_SP_B]! + 1) >>> 0;
+    // Only a RST at or just past the sequence the client is at counts (RFC 5961): a blind one
+    // cannot abort the connection. Client sequence numbers are the same on both legs.
+    if ((dv.getUint32(pi.l4 + 4) - next) >>> 0 > 0xffff) return core.drop(D_SP_WAIT);
+    // The RS is in SYN_RECV on our SYN (seq = client ISN): a RST at ISN + 1 is exactly in window.
+    const len = this.emitToRs(dv, pi.l3, id, next, 0, TH_RST, this.opts.reset());
+    core.txOff = pi.l3;
+    core.txLen = len;
+    w[o + W_FLAGS] = w[o + W_FLAGS]! & ~CONN_F_SP_WAIT & 0x00ffffff;
+    w[o + W_SP_A] = 0; // no delta: the RS side never completed
+    this.discard(id);
+    core.setState(id, S_CLOSE);
+    core.counters[E_SP_CLIENT_RST]! += 1;
+    return VERDICT_TX;
+  }
+
   /** Wheel callback for a connection still waiting for its RS: retransmit or give up. */
   onTimer(id: number): boolean {
     const core = this.core;
@@ -283,8 +304,12 @@ export class Synproxy {
     return true;
   }
 
-  /** A client segment for a connection whose RS handshake is pending: keep data, drop the rest. */
+  /**
+   * A client segment for a connection whose RS handshake is pending: keep data; a client RST
+   * aborts the RS side too (the RS got our SYN and would otherwise sit half-open); drop the rest.
+   */
   clientWhileWaiting(dv: DataView, pi: PacketInfo, id: number): number {
+    if ((pi.tcpFlags & TH_RST) !== 0) return this.clientRst(dv, pi, id);
     const thl = (dv.getUint8(pi.l4 + 12) >>> 4) << 2;
     if ((pi.tcpFlags & (TH_SYN | TH_RST)) === 0 && pi.end - pi.l4 > thl) {
       // Kept (or refused and counted by enqueue): not written now either way.

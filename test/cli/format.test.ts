@@ -304,6 +304,7 @@ const GOLDEN_EXT_STATS = [
   '  synproxy_conn_reused                            45000',
   '  synproxy_drop_while_waiting                     47000',
   '  synproxy_rs_no_ts                               48000',
+  '  synproxy_client_rst                             49000',
 ];
 
 describe('-L --ext-stats', () => {

@@ -282,6 +282,32 @@ describe('SYNPROXY', () => {
     assert.equal(counter(e, 'synproxy_rs_rst'), 1);
   });
 
+  test('a client RST while the RS handshake is pending aborts the RS side too', () => {
+    const e = spFixture();
+    const cookie = synAck(e, 40000, 0);
+    const syn = send(e, tcp4(CIP, 40000, VIP, 80, 'A', { seq: ISN + 1, ack: cookie + 1 }), 0);
+    assert.equal(syn.d.tcp!.flags, 'S');
+    // A blind RST far from the client's sequence is dropped and changes nothing.
+    assert.equal(send(e, tcp4(CIP, 40000, VIP, 80, 'R', { seq: ISN + 100_000 }), 10).tx, false);
+    assert.equal([...e.connections()][0]!.state, 'SYN_SENT');
+    const rst = send(e, tcp4(CIP, 40000, VIP, 80, 'R', { seq: ISN + 1 }), 20);
+    assert.equal(rst.tx, true);
+    assert.equal(rst.d.dst, RS1);
+    assert.equal(rst.d.src, LIP);
+    assert.equal(rst.d.tcp!.flags, 'R');
+    assert.equal(rst.d.tcp!.seq, ISN + 1, 'in the window of the RS, which holds our SYN at ISN');
+    assert.equal(rst.d.tcp!.dport, 80);
+    assert.equal(rst.d.tcp!.sport, syn.d.tcp!.sport, 'the LIP port of the SYN');
+    assert.equal(rst.d.l4CsumOk, true);
+    assert.equal([...e.connections()][0]!.state, 'CLOSE');
+    assert.equal(counter(e, 'synproxy_client_rst'), 1);
+    // No more SYN retransmissions to the RS for this connection.
+    for (let t = 100; t <= 8_000; t += 100) {
+      e.tick(t);
+      assert.deepEqual(drainTxq(e), []);
+    }
+  });
+
   test('a silent RS gets the SYN again at 1, 2 and 4 s, then the entry goes', () => {
     const e = spFixture();
     const cookie = synAck(e, 40000, 0);
