@@ -65,6 +65,8 @@ export interface SynproxyKnobs {
    * drain.
    */
   expireNodestConn: boolean;
+  /** IPVS's expire_quiescent_template (not a SYNPROXY knob either): templates to weight-0 dests are not followed. */
+  expireQuiescentTemplate: boolean;
 }
 
 /** Alibaba LVS's defaults. */
@@ -80,5 +82,6 @@ export function defaultSynproxyKnobs(): SynproxyKnobs {
     ackStormThresh: 10,
     maxSavedAcks: 3,
     expireNodestConn: false,
+    expireQuiescentTemplate: false,
   };
 }

@@ -99,6 +99,14 @@ const SPECS = [
     max: 1,
     help: "as IPVS's: deleting a real server, service or local address cuts its connections at once (within a second; no RST) and its routes go at once; 0 = they keep working until they end",
   },
+  {
+    name: 'expire_quiescent_template',
+    knob: 'expireQuiescentTemplate',
+    kind: 'bool',
+    min: 0,
+    max: 1,
+    help: "as IPVS's: a persistence template that points at a real server of weight 0 is dropped and the client scheduled anew; 0 = persistent clients stay on a quiesced server until their template expires",
+  },
 ] as const satisfies readonly SysctlSpec[];
 
 export type SysctlName = (typeof SPECS)[number]['name'];

@@ -1023,8 +1023,10 @@ export class EngineCore {
       tmpl = pt.lookup();
       if (tmpl !== 0) {
         const d = this.dests[pt.dest[tmpl]!]!;
-        // A template to a quiesced or removed dest is not followed (expire_quiescent_template).
-        if ((d.flags & DEST_F_AVAILABLE) !== 0 && d.weight > 0 && (d.flags & DEST_F_OVERLOAD) === 0) {
+        // As ip_vs_check_template: a removed dest is not followed; a quiesced (weight 0) one only
+        // with expire_quiescent_template off (IPVS's default), so persistent clients drain with
+        // their sessions; an overloaded one is followed (the threshold limits new clients).
+        if ((d.flags & DEST_F_AVAILABLE) !== 0 && (d.weight > 0 || !this.sp.knobs.expireQuiescentTemplate)) {
           dest = d;
           this.counters[E_PERSIST_HIT]! += 1;
         }

@@ -555,7 +555,7 @@ export class Engine extends EngineCore {
     checkUint(next.synRetry, 6, 'synproxy syn_retry');
     checkUint(next.ackStormThresh, 65535, 'synproxy ack_storm_thresh');
     checkUint(next.maxSavedAcks, 15, 'synproxy max_saved_acks');
-    for (const b of ['sack', 'timestamp', 'defer', 'expireNodestConn'] as const) {
+    for (const b of ['sack', 'timestamp', 'defer', 'expireNodestConn', 'expireQuiescentTemplate'] as const) {
       if (typeof next[b] !== 'boolean') throw new LvsError('EINVAL', `synproxy ${b} must be on or off`);
     }
     this.sp.setKnobs(next);

@@ -367,6 +367,7 @@ describe('--sysctl', () => {
         'synproxy_dup_ack_thresh = 10',
         'synproxy_skb_store_thresh = 3',
         'expire_nodest_conn = 0',
+        'expire_quiescent_template = 0',
       ]),
     );
     assert.equal(

@@ -393,6 +393,7 @@ describe('--sysctl and -L --ext-stats', () => {
     synproxy_dup_ack_thresh: 10,
     synproxy_skb_store_thresh: 3,
     expire_nodest_conn: 0,
+    expire_quiescent_template: 0,
   };
 
   test('--sysctl lists every sysctl as "name = value"', async () => {

@@ -31,6 +31,7 @@ describe('sysctl table', () => {
       'synproxy_dup_ack_thresh',
       'synproxy_skb_store_thresh',
       'expire_nodest_conn',
+      'expire_quiescent_template',
     ]);
     assert.ok(isSysctlName('synproxy_sack'));
     assert.ok(!isSysctlName('net.ipv4.vs.synproxy_sack'));
@@ -49,6 +50,7 @@ describe('sysctl table', () => {
       synproxy_dup_ack_thresh: 10,
       synproxy_skb_store_thresh: 3,
       expire_nodest_conn: 0,
+      expire_quiescent_template: 0,
     });
   });
 

@@ -227,13 +227,32 @@ describe('persistence', () => {
     assert.equal(e.persist.count, 0);
   });
 
-  test('a template to a quiesced RS is not followed', () => {
+  test('a template to a quiesced RS is followed (IPVS default): the client drains with its session', () => {
     const e = fixture({ rs: [RS1, RS2] });
+    e.editService(SVC, { persistTimeout: 300 });
+    assert.equal(send(e, tcp4(CIP, 1, VIP, 80, 'S'), 0).d.dst, RS1);
+    e.editDest(SVC, RS1, 80, { weight: 0 });
+    assert.equal(send(e, tcp4(CIP, 2, VIP, 80, 'S'), 0).d.dst, RS1, 'the persistent client stays');
+    assert.equal(send(e, tcp4('198.51.100.3', 1, VIP, 80, 'S'), 0).d.dst, RS2, 'a new client does not');
+  });
+
+  test('with expire_quiescent_template a template to a quiesced RS is not followed', () => {
+    const e = fixture({ rs: [RS1, RS2] });
+    e.setSynproxyKnobs({ expireQuiescentTemplate: true });
     e.editService(SVC, { persistTimeout: 300 });
     assert.equal(send(e, tcp4(CIP, 1, VIP, 80, 'S'), 0).d.dst, RS1);
     e.editDest(SVC, RS1, 80, { weight: 0 });
     assert.equal(send(e, tcp4(CIP, 2, VIP, 80, 'S'), 0).d.dst, RS2);
     assert.equal(send(e, tcp4(CIP, 3, VIP, 80, 'S'), 0).d.dst, RS2, 'template now points at RS2');
+  });
+
+  test('a template to an overloaded RS is followed, as IPVS does', () => {
+    const e = fixture({ rs: [RS1, RS2] });
+    e.editService(SVC, { persistTimeout: 300 });
+    e.editDest(SVC, RS1, 80, { uThreshold: 1 });
+    assert.equal(send(e, tcp4(CIP, 1, VIP, 80, 'S'), 0).d.dst, RS1);
+    assert.equal(e.listServices()[0]!.dests[0]!.overloaded, true);
+    assert.equal(send(e, tcp4(CIP, 2, VIP, 80, 'S'), 0).d.dst, RS1);
   });
 });
 
