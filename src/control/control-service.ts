@@ -222,12 +222,10 @@ export class ControlService {
         this.change([req]);
         return null;
       case 'batch':
-        await this.checkHost(req.requests, true);
-        this.change(req.requests, true);
+        await this.checkedChange(req.requests, true);
         break;
       default:
-        await this.checkHost([req], false);
-        this.change([req]);
+        await this.checkedChange([req], false);
     }
     await Promise.all([this.notify(), this.save()]);
     return null;
@@ -271,6 +269,28 @@ export class ControlService {
       this.cur.apply(r, modelUndo);
     }
   }
+
+  /**
+   * The host check and the change it approved, one change at a time: the check is asynchronous,
+   * and a change applied meanwhile could make its verdict wrong (a LIP and a real server given
+   * the same address by two clients at once).
+   */
+  private async checkedChange(reqs: readonly Request[], batch: boolean): Promise<void> {
+    const prev = this.changeTurn;
+    let done!: () => void;
+    this.changeTurn = new Promise((r) => {
+      done = r;
+    });
+    await prev;
+    try {
+      await this.checkHost(reqs, batch);
+      this.change(reqs, batch);
+    } finally {
+      done();
+    }
+  }
+
+  private changeTurn: Promise<void> = Promise.resolve();
 
   private async checkHost(reqs: readonly Request[], batch: boolean): Promise<void> {
     const r = this.hostCheck ? await this.hostCheck(reqs, this.cur) : null;

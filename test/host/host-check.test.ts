@@ -127,4 +127,27 @@ describe('control service with a host check', () => {
     await svc.execute({ op: 'batch', requests: base() });
     assert.equal(engine.listServices().length, 1);
   });
+
+  test('two changes at once: the second is checked against the model the first left', async () => {
+    const engine = new Engine({ maxServices: 8, maxDests: 8, connCapacity: 64 });
+    const svc = new ControlService({
+      engine,
+      hostCheck: async (reqs, model) => {
+        // The LIP's check is slow: the RS request arrives while it runs.
+        if (reqs[0]!.op === 'addLaddr') await new Promise((r) => setTimeout(r, 50));
+        return checkRequests(reqs, model, VIEW);
+      },
+    });
+    await svc.execute({ op: 'batch', requests: base() });
+    // One client makes 192.0.2.203 a LIP, another a real server of the same service.
+    const asLip = svc.execute({ op: 'addLaddr', svc: SVC, addr: '192.0.2.203' });
+    const asRs = svc.execute({ op: 'addDest', svc: SVC, dest: { addr: '192.0.2.203', port: 80 } });
+    const [a, b] = await Promise.allSettled([asLip, asRs]);
+    assert.equal(a.status, 'fulfilled');
+    assert.equal(b.status, 'rejected', 'the RS check saw the LIP the first change added');
+    assert.deepEqual(
+      engine.listServices()[0]!.dests.map((d) => d.addr),
+      ['192.0.2.21'],
+    );
+  });
 });
