@@ -24,7 +24,10 @@
 //          the table shows each figure's median; for noisy machines),
 //          --tun-qlen N (experiment: txqueuelen of the daemon's TUN, the kernel's queue towards
 //          the daemon; default: as the daemon leaves it),
-//          --no-offload (lvsadm daemon --offload off: one packet per MTU through the TUN).
+//          --no-offload (lvsadm daemon --offload off: one packet per MTU through the TUN),
+//          --sustain N (the sustained-rate run after the rounds, seconds, at least 60, default 90,
+//          0 = none; see e2e/sustained.ts), --sustain-rate N (its new connections/s, default 1000).
+// The JSON line then has "sustained": {lb: {ok, failed, drop_no_lport, ports_peak}}.
 
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -48,6 +51,7 @@ import {
   type WrkResult,
   wrk,
 } from './e2e/load.js';
+import { prepareClient, type SustainedResult, sustain, sustainedLines } from './e2e/sustained.js';
 
 const NAMES: readonly LbName[] = ['lvsadm', 'haproxy', 'nft'];
 /**
@@ -72,6 +76,10 @@ const MAX_ROUNDS = 5;
 const pool = (first: number, round: number): string[] =>
   Array.from({ length: POOL }, (_, i) => `192.0.2.${first + POOL * round + i}`);
 const FILE = 'bench-1k.html';
+const RS_COUNT = 3;
+/** The sustained run's one local address (lvsadm) and SNAT address (nft): unused by the rounds. */
+const SUSTAIN_LIP = '192.0.2.220';
+const SUSTAIN_SNAT = '192.0.2.229';
 const FILE_BYTES = 1024;
 const WRK_THREADS = 2;
 const WRK_CONNS = 64;
@@ -85,6 +93,8 @@ interface Options {
   tunQlen: number | null;
   rounds: number;
   offload: boolean;
+  sustainS: number;
+  sustainRate: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -96,6 +106,8 @@ function parseArgs(argv: string[]): Options {
     tunQlen: null,
     rounds: 1,
     offload: true,
+    sustainS: 90,
+    sustainRate: 1000,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -112,6 +124,14 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--tun-qlen') o.tunQlen = num();
     else if (a === '--no-offload') o.offload = false;
     else if (a === '--rounds') o.rounds = Math.min(num(), MAX_ROUNDS);
+    else if (a === '--sustain') {
+      if (v === '0') {
+        o.sustainS = 0;
+        i++;
+      } else o.sustainS = num();
+      if (o.sustainS !== 0 && o.sustainS < 60)
+        throw new Error('--sustain: at least 60 seconds (or 0 for none)');
+    } else if (a === '--sustain-rate') o.sustainRate = num();
     else if (a === '--only') {
       const want = (v ?? '').split(',');
       for (const w of want) if (!NAMES.includes(w as LbName)) throw new Error(`--only: unknown LB ${w}`);
@@ -352,7 +372,7 @@ function combine(phases: Phase[]): Metrics {
   return { gbps: pick('gbps'), cps: pick('cps'), p50_ms: pick('p50_ms'), p99_ms: pick('p99_ms') };
 }
 
-function print(phases: Phase[], o: Options, background: number): void {
+function print(phases: Phase[], o: Options, background: number, sustained: SustainedResult[]): void {
   const out: string[] = [];
   const label = (p: Phase) => (o.rounds > 1 ? `${p.name}#${p.round + 1}` : p.name);
   out.push('');
@@ -432,10 +452,17 @@ function print(phases: Phase[], o: Options, background: number): void {
     );
   }
   out.push('  (ratios: gbps and cps higher is better for lvsadm, latency lower is better)');
+  out.push(...sustainedLines(sustained, RS_COUNT));
   const r = (v: number | null, d: number) => (v === null ? null : Number(v.toFixed(d)));
-  const json: Record<string, Metrics> = {};
+  const json: Record<string, unknown> = {};
   for (const [name, m] of byName)
     json[name] = { gbps: r(m.gbps, 3), cps: r(m.cps, 0), p50_ms: r(m.p50_ms, 3), p99_ms: r(m.p99_ms, 3) };
+  if (sustained.length > 0) {
+    const sj: Record<string, unknown> = { seconds: o.sustainS, rate: o.sustainRate, laddrs: 1 };
+    for (const x of sustained)
+      sj[x.name] = { ok: x.ok, failed: x.failed, drop_no_lport: x.dropNoLport, ports_peak: x.portsPeak };
+    json.sustained = sj;
+  }
   out.push(JSON.stringify(json));
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -471,9 +498,10 @@ async function main(): Promise<number> {
   watchdog.unref();
 
   const phases: Phase[] = [];
+  const sustained: SustainedResult[] = [];
   let fatal: string | null = null;
   try {
-    net = await Topology.create({ rsCount: 3, daemonArgs: o.offload ? [] : ['--offload', 'off'] });
+    net = await Topology.create({ rsCount: RS_COUNT, daemonArgs: o.offload ? [] : ['--offload', 'off'] });
     log(`topology ${net.base} up`);
     writeFileSync(join(net.www, FILE), `${'x'.repeat(FILE_BYTES - 1)}\n`);
     for (const r of net.rs) await net.startNginx(r);
@@ -496,6 +524,27 @@ async function main(): Promise<number> {
         await sleep(1000);
       }
     }
+    if (o.sustainS > 0) {
+      await prepareClient(net);
+      const url = `http://${SVC.vip}:${SVC.httpPort}/${FILE}`;
+      for (const name of EXEC_ORDER.filter((n) => o.only.includes(n))) {
+        // One local address each: lvsadm's LIP, nft's SNAT address, HAProxy's inner address.
+        const lb: LoadBalancer =
+          name === 'lvsadm'
+            ? new LvsadmLb(net, SVC, [SUSTAIN_LIP], o.tunQlen)
+            : name === 'nft'
+              ? new NftLb(net, SVC, [SUSTAIN_SNAT], INNER_DEV, `${runId}_sus`)
+              : new HaproxyLb(net, SVC, INNER, OUTER_DEV);
+        await assertDark(net);
+        try {
+          sustained.push(await sustain(net, lb, url, o.sustainRate, o.sustainS, log));
+        } finally {
+          log(`${name}: down`);
+          await lb.down();
+        }
+        await sleep(1000);
+      }
+    }
     await assertDark(net, false);
   } catch (e) {
     fatal = e instanceof Error ? (e.stack ?? e.message) : String(e);
@@ -504,8 +553,12 @@ async function main(): Promise<number> {
     await cleanup();
   }
   if (fatal !== null) log(`failed: ${fatal}`);
-  print(phases, o, background);
-  return fatal !== null || phases.some((p) => p.errors.length > 0) ? 1 : 0;
+  print(phases, o, background, sustained);
+  return fatal !== null ||
+    phases.some((p) => p.errors.length > 0) ||
+    sustained.some((x) => x.error !== null || (x.dropNoLport ?? 0) > 0)
+    ? 1
+    : 0;
 }
 
 main().then(

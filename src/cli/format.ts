@@ -271,8 +271,21 @@ export function formatConns(
   fmt: FormatOptions = DEFAULT_FORMAT,
   names: Names = NO_NAMES,
 ): string {
-  let out = 'IPVS connection entries\n';
-  out += `pro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} ${left('destination', 18)} local\n`;
+  return connsHeader() + formatConnLines(conns, fmt, names);
+}
+
+/** The two title lines of -L -c (a streamed listing prints them, then its lines as they come). */
+export function connsHeader(): string {
+  return `IPVS connection entries\npro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} ${left('destination', 18)} local\n`;
+}
+
+/** The -L -c lines of some connections (no title). */
+export function formatConnLines(
+  conns: readonly ConnInfo[],
+  fmt: FormatOptions = DEFAULT_FORMAT,
+  names: Names = NO_NAMES,
+): string {
+  let out = '';
   for (const c of conns) {
     const secs = Math.max(0, Math.floor(c.expiresIn / 1000));
     const expire = `${String(Math.floor(secs / 60)).padStart(2, '0')}:${String(secs % 60).padStart(2, '0')}`;
@@ -291,17 +304,22 @@ export function formatTimeouts(t: Timeouts): string {
 // ---- -G (Alibaba's get-laddr) ------------------------------------------------------------------
 
 function laddrTitle(): string {
-  return `${left('VIP:VPORT', 20)} ${left('TOTAL', 8)} ${left('SNAT_IP', 20)} ${left('CONFLICTS', 10)} ${left('CONNS', 10)}\n`;
+  return `${left('VIP:VPORT', 20)} ${left('TOTAL', 8)} ${left('SNAT_IP', 20)} ${left('CONFLICTS', 10)} ${left('CONNS', 10)} PORTS\n`;
 }
 
-/** -G: `VIP:VPORT TOTAL SNAT_IP CONFLICTS CONNS`, the title once before the first service. */
+/**
+ * -G: Alibaba's `VIP:VPORT TOTAL SNAT_IP CONFLICTS CONNS`, the title once before the first
+ * service, and a last column of lvsadm's: PORTS, `used/range` of the real-server tuple holding
+ * most of that LIP's ports (TCP or UDP). A LIP runs dry per real server, not as a whole.
+ */
 export function formatLaddrs(services: readonly ServiceInfo[]): string {
   let out = '';
   for (const se of services) {
     if (out === '') out = laddrTitle();
     out += `${left(addrPort(se.addr, se.port, se.proto, true, NO_NAMES), 20)} ${left(se.laddrs.length, 8)} \n`;
     for (const la of se.laddrs) {
-      out += `${left('', 20)} ${left('', 8)} ${left(la.addr, 20)} ${left(la.conflicts, 10)} ${left(la.conns, 10)}\n`;
+      const used = Math.max(la.tcpPortsUsed, la.udpPortsUsed);
+      out += `${left('', 20)} ${left('', 8)} ${left(la.addr, 20)} ${left(la.conflicts, 10)} ${left(la.conns, 10)} ${used}/${la.portCount}\n`;
     }
   }
   return out;
@@ -369,7 +387,10 @@ const EXT_GROUPS: readonly { title: string; has: (name: string) => boolean }[] =
   { title: 'SYNPROXY', has: (n) => n.startsWith('synproxy_') },
   { title: 'TOA', has: (n) => n.includes('_toa_') },
   { title: 'ICMP', has: (n) => n.startsWith('icmp_') || n.startsWith('drop_icmp_') },
-  { title: 'Connections', has: (n) => n.startsWith('conn_') || n.startsWith('persist_') },
+  {
+    title: 'Connections',
+    has: (n) => n.startsWith('conn_') || n.startsWith('persist_') || n.startsWith('laddr_'),
+  },
   {
     title: 'Packets',
     has: (n) => n === 'rx_pkts' || n === 'tx_pkts' || n === 'drop_pkts' || n.startsWith('frag_'),

@@ -49,6 +49,19 @@ export function manPage(version: string, date = new Date().toISOString().slice(0
       'of the service, so real servers need no special routes. Local addresses are managed with ' +
       `${bold('-P')}, ${bold('-Q')} and ${bold('-G')} as in Alibaba LVS.`,
   );
+  p('.PP');
+  p(
+    roffEscape(
+      'A local port is taken per real server: connections to different real servers (address and port) share ' +
+        'the ports of a LIP, so one LIP opens up to 64511 connections to each real server at once. A closed ' +
+        'connection keeps its port toward its real server for timeout_timewait seconds, so one LIP sustains ' +
+        'about 64511 / timeout_timewait new connections per second to each real server (537 at the default 120). ' +
+        'Keep timeout_timewait at or above the TIME_WAIT of the real servers (60 s on Linux) unless they accept ' +
+        'a new SYN in TIME_WAIT; add LIPs or real servers for more. -G shows, per LIP, how many ports the busiest ' +
+        'real server holds (PORTS); laddr_ports_low in --ext-stats counts each (LIP, real server) reaching 7/8 ' +
+        'of them, and the daemon logs a warning.',
+    ),
+  );
   p('.SH COMMANDS');
   for (const c of COMMANDS) {
     p('.TP');

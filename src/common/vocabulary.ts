@@ -67,6 +67,13 @@ export interface SynproxyKnobs {
   expireNodestConn: boolean;
   /** IPVS's expire_quiescent_template (not a SYNPROXY knob either): templates to weight-0 dests are not followed. */
   expireQuiescentTemplate: boolean;
+  /**
+   * Seconds a closed TCP connection keeps its entry (and so its local port toward that real
+   * server) in TIME_WAIT and in CLOSE: Alibaba LVS's timeout_timewait / timeout_close. IPVS's
+   * 120 / 10 by default; DPVS ships 7 / 3.
+   */
+  timeoutTimeWait: number;
+  timeoutClose: number;
 }
 
 /** Alibaba LVS's defaults. */
@@ -83,5 +90,7 @@ export function defaultSynproxyKnobs(): SynproxyKnobs {
     maxSavedAcks: 3,
     expireNodestConn: false,
     expireQuiescentTemplate: false,
+    timeoutTimeWait: 120,
+    timeoutClose: 10,
   };
 }

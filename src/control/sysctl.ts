@@ -107,6 +107,22 @@ const SPECS = [
     max: 1,
     help: "as IPVS's: a persistence template that points at a real server of weight 0 is dropped and the client scheduled anew; 0 = persistent clients stay on a quiesced server until their template expires",
   },
+  {
+    name: 'timeout_timewait',
+    knob: 'timeoutTimeWait',
+    kind: 'int',
+    min: 1,
+    max: 86400,
+    help: 'seconds a TCP connection closed by both ends keeps its entry, and with it its local port toward that real server (IPVS: 120, fixed); a LIP then opens at most 64511 / timeout_timewait new connections per second to one real-server address and port. Keep it above the longest time a segment of the old connection may still arrive (DPVS ships 7); the real server keeps its own TIME_WAIT either way, and ports come back to a tuple only after every other port was used',
+  },
+  {
+    name: 'timeout_close',
+    knob: 'timeoutClose',
+    kind: 'int',
+    min: 1,
+    max: 86400,
+    help: 'seconds a TCP connection ended by a RST (or never opened) keeps its entry (IPVS: 10; DPVS ships 3)',
+  },
 ] as const satisfies readonly SysctlSpec[];
 
 export type SysctlName = (typeof SPECS)[number]['name'];

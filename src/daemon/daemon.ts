@@ -18,6 +18,7 @@ import type { PacketIo } from '../io/pump.js';
 import { Pump } from '../io/pump.js';
 import { OFFLOAD_HEADROOM, OFFLOAD_SLOT_SIZE, TunIo } from '../io/tun-io.js';
 import { InstanceLock } from './instance-lock.js';
+import { portsLowWarner } from './ports-low-warning.js';
 
 export interface DaemonOptions {
   socketPath: string;
@@ -175,8 +176,11 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
     onError: (err) => log.error(`tun: ${err.message}`),
   });
   pump.start();
+  const warnPortsLow = portsLowWarner(engine, log);
   const ticker = setInterval(() => {
-    engine.tick(clock());
+    const now = clock();
+    engine.tick(now);
+    warnPortsLow(now);
     flushTxq();
     if (engine.drainGen !== drainGen) void syncHost(configured ?? control.service.model);
   }, opts.tickMs);

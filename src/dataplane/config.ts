@@ -10,8 +10,13 @@ export interface EngineConfig {
   maxServices: number;
   /** Most real servers over all services, including deleted ones still draining connections. */
   maxDests: number;
-  /** Most distinct local addresses (LIPs); each costs about 640 KiB of port tables. */
+  /** Most distinct local addresses (LIPs); each costs 512 KiB of port tables. */
   maxLaddrs: number;
+  /**
+   * Most (LIP, real-server address and port) pairs whose port use is counted at once (-G's
+   * PORTS, laddr_ports_low); about 33 bytes of table each. A pair beyond it still gets ports.
+   */
+  maxLaddrTuples: number;
   /** FULLNAT local port range, inclusive. */
   lportMin: number;
   lportMax: number;
@@ -55,13 +60,14 @@ export function defaultConfig(): EngineConfig {
     maxServices: 4096,
     maxDests: 65536,
     maxLaddrs: 256,
+    maxLaddrTuples: 1 << 15,
     lportMin: 1025,
     lportMax: 65535,
     lportRandomStart: false,
     timeouts: DEFAULT_TIMEOUTS_S.slice(),
     wheelSlots: 4096,
     wheelGranularityMs: 100,
-    expireBudget: 200000,
+    expireBudget: 20000,
     maxTemplates: 1 << 16,
     fragEntries: 4096,
     fastPath: true,

@@ -3,6 +3,7 @@
 // PacketInfo and scheduler context, verdicts as numbers and drop reasons as counters.
 // Control operations (engine.ts) build the tables this class reads.
 
+import { type Family, formatIp } from '../common/addr.js';
 import { Addr4Map } from './addr4-map.js';
 import { PacketBatch, VERDICT_DROP, VERDICT_TX } from './batch.js';
 import type { EngineConfig } from './config.js';
@@ -67,6 +68,7 @@ import {
   E_CONN_NEW,
   E_CONN_REUSED,
   E_FRAG_FWD,
+  E_LADDR_PORTS_LOW,
   E_PERSIST_HIT,
   E_SP_REUSED,
   E_TOA_FAIL_LEN,
@@ -158,6 +160,10 @@ export class EngineCore {
    * written out after process() or tick() and then cleared by the caller.
    */
   readonly txq: PacketBatch;
+  /** The (LIP slot, dest index, rport) that last reached laddr_ports_low (see portsLow()). */
+  private portsLowLaddr = -1;
+  private portsLowDest = -1;
+  private portsLowRport = 0;
   /** Where the packet being processed lies after processing (TOA may move and grow it). */
   txOff = 0;
   txLen = 0;
@@ -182,12 +188,6 @@ export class EngineCore {
     this.now = now;
     this.conns = new ConnTable(cfg.connCapacity, cfg.seed);
     this.wheel = new ExpiryWheel(cfg.connCapacity, cfg.wheelSlots, cfg.wheelGranularityMs, now);
-    this.laddrs = new LaddrPool(
-      cfg.maxLaddrs,
-      cfg.lportMin,
-      cfg.lportMax,
-      cfg.lportRandomStart ? cfg.seed : null,
-    );
     this.persist = new PersistTable(cfg.maxTemplates, now, cfg.seed ^ 0x5bd1e995);
     this.persist.onRelease = (d) => this.releaseTemplateDest(d);
     this.svcStats = new Stats(cfg.maxServices);
@@ -197,6 +197,15 @@ export class EngineCore {
     this.connTmpl = new Uint32Array(cfg.connCapacity + 1);
     this.svcAddr = new Uint32Array(cfg.maxServices * 4);
     this.destAddr = new Uint32Array(cfg.maxDests * 4);
+    this.laddrs = new LaddrPool(
+      cfg.maxLaddrs,
+      cfg.lportMin,
+      cfg.lportMax,
+      this.conns.w,
+      this.destAddr,
+      cfg.maxLaddrTuples,
+      cfg.lportRandomStart ? cfg.seed : null,
+    );
     this.destPort = new Uint16Array(cfg.maxDests);
     this.svcs = new Array<Service | undefined>(cfg.maxServices).fill(undefined);
     this.dests = new Array<Dest | undefined>(cfg.maxDests).fill(undefined);
@@ -207,6 +216,9 @@ export class EngineCore {
     while (cap * 3 < (cfg.maxServices + cfg.maxLaddrs) * 4) cap *= 2;
     this.localMap = new FlowMap(cap, cfg.seed ^ 0x165667b1);
     this.local4 = new Addr4Map(cap);
+    // FULLNAT's closing timeouts are sysctls (timeout_timewait, timeout_close), held with the knobs.
+    cfg.timeouts[S_TIME_WAIT] = cfg.synproxy.timeoutTimeWait;
+    cfg.timeouts[S_CLOSE] = cfg.synproxy.timeoutClose;
     this.setTimeouts(cfg.timeouts);
     this.icmp = new IcmpTranslator(this);
     this.frags = new FragCache(cfg.fragEntries, 30_000, cfg.seed ^ 0x3c6ef372);
@@ -355,11 +367,15 @@ export class EngineCore {
     const want = CONN_F_USED | (udp ? CONN_F_UDP : 0);
     if (local >= 0) {
       dir = DIR_OUT;
-      id = this.laddrs.out[local * 2 + (udp ? 1 : 0)]![dport]!;
-      if (id === 0) return -1;
-      const o = id * CONN_STRIDE;
-      if ((w[o + W_FLAGS]! & (CONN_F_USED | CONN_F_IPV6 | CONN_F_UDP)) !== want) return -1;
-      if ((w[o + W_LDPORT]! & 0xffff) !== sport || this.destAddr[w[o + W_DEST]! * 4] !== src) return -1;
+      // One lport serves several RS tuples: its chain is walked for this one.
+      const next = this.laddrs.outNext;
+      const da = this.destAddr;
+      for (id = this.laddrs.out[local * 2 + (udp ? 1 : 0)]![dport]!; id !== 0; id = next[id]!) {
+        const o = id * CONN_STRIDE;
+        if ((w[o + W_LDPORT]! & 0xffff) === sport && da[w[o + W_DEST]! * 4] === src) break;
+      }
+      if (id === 0 || (w[id * CONN_STRIDE + W_FLAGS]! & (CONN_F_USED | CONN_F_IPV6 | CONN_F_UDP)) !== want)
+        return -1;
     } else if (local === LOCAL_VIP) {
       const s4 = this.pfSrc;
       const d4 = this.pfDst;
@@ -520,9 +536,8 @@ export class EngineCore {
     const local = v6 ? this.localGet6(pi.daddr) : this.local4.get(pi.daddr[0]!);
     if (local >= 0) {
       // RS -> client traffic arrives at a LIP; (LIP, proto, lport) names the connection.
-      const oid = this.laddrs.out[local * 2 + (proto === PROTO_UDP ? 1 : 0)]![pi.dport]!;
-      if (oid === 0 || !this.outMatches(oid, proto, v6, pi.saddr, 0, pi.sport))
-        return this.drop(D_OUT_NO_CONN);
+      const oid = this.lookupOut(local, proto, v6, pi.dport, pi.saddr, 0, pi.sport);
+      if (oid === 0) return this.drop(D_OUT_NO_CONN);
       return this.forwardOut(dv, oid, len);
     }
     // Connections of a deleted service still drain through an address that is no longer a VIP.
@@ -576,6 +591,22 @@ export class EngineCore {
     const id = this.newConn(svcIdx, bucket);
     if (id === 0) return VERDICT_DROP;
     return this.sp.openRs(dv, pi, id);
+  }
+
+  /**
+   * Control path: the LIP and real-server tuple that last reached 7/8 of the LIP's ports
+   * (laddr_ports_low), for the daemon's warning; null before the first time.
+   */
+  portsLow(): { laddr: string; rs: string; rport: number } | null {
+    const la = this.portsLowLaddr;
+    const d = this.dests[this.portsLowDest];
+    if (la < 0 || d === undefined) return null;
+    const lp = this.laddrs;
+    return {
+      laddr: formatIp(lp.family[la] as Family, lp.addr.subarray(la * 4, la * 4 + 4)),
+      rs: formatIp(d.family, d.addr),
+      rport: this.portsLowRport,
+    };
   }
 
   /** Makes a partial TCP/UDP checksum whole (for paths that build, keep or re-send packets). */
@@ -681,6 +712,24 @@ export class EngineCore {
         }
       }
       id = w[o + W_INNEXT]!;
+    }
+    return 0;
+  }
+
+  /** The connection of LIP slot `la` whose lport is `lport` and whose RS is raddr:rport; 0 if none. */
+  lookupOut(
+    la: number,
+    proto: number,
+    v6: boolean,
+    lport: number,
+    raddr: Uint32Array,
+    ri: number,
+    rport: number,
+  ): number {
+    const lp = this.laddrs;
+    const next = lp.outNext;
+    for (let id = lp.out[la * 2 + (proto === PROTO_UDP ? 1 : 0)]![lport]!; id !== 0; id = next[id]!) {
+      if (this.outMatches(id, proto, v6, raddr, ri, rport)) return id;
     }
     return 0;
   }
@@ -1048,10 +1097,11 @@ export class EngineCore {
     const lp = this.laddrs;
     let la = -1;
     let lport = 0;
+    const rport = dest.port === 0 ? pi.dport : dest.port;
     for (let t = 0; t < nl; t++) {
       const cand = svc.laddrs[svc.laddrNext]!;
       svc.laddrNext = svc.laddrNext + 1 === nl ? 0 : svc.laddrNext + 1;
-      lport = lp.allocPort(cand, pIdx);
+      lport = lp.allocPort(cand, pIdx, dest.idx, rport);
       if (lport !== 0) {
         la = cand;
         break;
@@ -1068,7 +1118,6 @@ export class EngineCore {
         // setKey still holds this client's key: findIn/findService used other maps.
         tmpl = pt.create(svcIdx, dest.idx, svc.persistTimeout * 1000, this.now);
         if (tmpl === 0) {
-          lp.releasePort(la, pIdx, lport);
           this.drop(D_NO_TEMPLATE);
           return 0;
         }
@@ -1098,15 +1147,19 @@ export class EngineCore {
     this.connTmpl[id] = tmpl;
     w.set(pi.saddr, o + W_CADDR);
     w[o + W_CVPORT] = (pi.sport << 16) | pi.dport;
-    w[o + W_LDPORT] = (lport << 16) | (dest.port === 0 ? pi.dport : dest.port);
+    w[o + W_LDPORT] = (lport << 16) | rport;
     w[o + W_SVC] = svcIdx;
     w[o + W_DEST] = dest.idx;
     w[o + W_LADDR] = la;
     const exp = this.now + this.timeoutMs[st]!;
     ct.f64[id * F64_STRIDE + F_EXPIRES] = exp;
     ct.linkIn(id, bucket);
-    lp.out[la * 2 + pIdx]![lport] = id;
-    lp.conns[la]! += 1;
+    if (lp.take(la, pIdx, lport, id)) {
+      this.counters[E_LADDR_PORTS_LOW]! += 1;
+      this.portsLowLaddr = la;
+      this.portsLowDest = dest.idx;
+      this.portsLowRport = rport;
+    }
     this.wheel.insert(id, exp);
 
     svc.refs++;
@@ -1143,9 +1196,7 @@ export class EngineCore {
     const lport = w[o + W_LDPORT]! >>> 16;
     const pIdx = udp ? 1 : 0;
     const lp = this.laddrs;
-    lp.out[la * 2 + pIdx]![lport] = 0;
-    lp.releasePort(la, pIdx, lport);
-    lp.conns[la]! -= 1;
+    lp.give(la, pIdx, lport, id);
     this.wheel.unlink(id);
 
     const dest = this.dests[w[o + W_DEST]!]!;

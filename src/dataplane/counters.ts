@@ -69,7 +69,9 @@ export const D_SP_WAIT = 47;
 export const E_SP_RS_NO_TS = 48;
 /** A client RST while SYNPROXY waited for the RS: passed on to the RS as a RST, the entry closed. */
 export const E_SP_CLIENT_RST = 49;
-export const C_COUNT = 50;
+/** A (LIP, real-server tuple) pair reached 7/8 of its ports (Core.portsLow* say which). */
+export const E_LADDR_PORTS_LOW = 50;
+export const C_COUNT = 51;
 
 export const COUNTER_NAMES: readonly string[] = [
   'rx_pkts',
@@ -122,4 +124,5 @@ export const COUNTER_NAMES: readonly string[] = [
   'synproxy_drop_while_waiting',
   'synproxy_rs_no_ts',
   'synproxy_client_rst',
+  'laddr_ports_low',
 ];

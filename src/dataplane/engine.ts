@@ -13,7 +13,7 @@ import {
   protoNum,
 } from './config-checks.js';
 import { CONN_F_IPV6, CONN_F_UDP, CONN_F_USED } from './conn/table.js';
-import { S_ESTABLISHED, S_FIN_WAIT, S_UDP, STATE_NAMES } from './conn/tcp-states.js';
+import { S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_TIME_WAIT, S_UDP, STATE_NAMES } from './conn/tcp-states.js';
 import { EngineCore } from './core.js';
 import { COUNTER_NAMES } from './counters.js';
 import { FK_PORT, flowKeyPort } from './flow-map.js';
@@ -79,8 +79,11 @@ export interface LaddrInfo {
   family: Family;
   conns: number;
   conflicts: number;
-  freeTcpPorts: number;
-  freeUdpPorts: number;
+  /** Local ports per (LIP, real-server address and port): a LIP runs dry per real server. */
+  portCount: number;
+  /** Ports the busiest real-server tuple holds on this LIP, over TCP and over UDP. */
+  tcpPortsUsed: number;
+  udpPortsUsed: number;
 }
 
 export interface ServiceInfo {
@@ -355,7 +358,9 @@ export class Engine extends EngineCore {
     } else {
       this.vipRefs.set(vk, n);
     }
-    this.persist.orphanService(svc.idx);
+    // Templates exist only while persistence is on (editService orphans them when it goes off):
+    // skip the scan of the template table for the common non-persistent service.
+    if (svc.persistTimeout > 0) this.persist.orphanService(svc.idx);
     svc.deleted = true;
     if (svc.refs === 0) this.freeService(svc);
   }
@@ -389,6 +394,7 @@ export class Engine extends EngineCore {
     const idx = this.freeDest.pop();
     if (idx === undefined) throw new LvsError('NO_MEMORY', 'too many real servers');
     const d = new Dest(idx, svc, a.family, a.words, spec.port);
+    this.laddrs.invalidateTuples();
     d.fwd = FWD_FULLNAT;
     d.weight = spec.weight ?? 1;
     d.uThreshold = spec.uThreshold ?? 0;
@@ -558,7 +564,15 @@ export class Engine extends EngineCore {
     for (const b of ['sack', 'timestamp', 'defer', 'expireNodestConn', 'expireQuiescentTemplate'] as const) {
       if (typeof next[b] !== 'boolean') throw new LvsError('EINVAL', `synproxy ${b} must be on or off`);
     }
+    checkUint(next.timeoutTimeWait, 86400, 'timeout_timewait');
+    checkUint(next.timeoutClose, 86400, 'timeout_close');
+    if (next.timeoutTimeWait < 1 || next.timeoutClose < 1)
+      throw new LvsError('EINVAL', 'timeout_timewait and timeout_close must be at least 1 second');
     this.sp.setKnobs(next);
+    // Entries already closing keep their deadline (as IPVS: a timeout applies from the next state change).
+    this.cfg.timeouts[S_TIME_WAIT] = next.timeoutTimeWait;
+    this.cfg.timeouts[S_CLOSE] = next.timeoutClose;
+    this.setTimeouts(this.cfg.timeouts);
   }
 
   getSynproxyKnobs(): SynproxyKnobs {
@@ -591,7 +605,7 @@ export class Engine extends EngineCore {
     };
   }
 
-  private serviceInfo(svc: Service): ServiceInfo {
+  private serviceInfo(svc: Service, busiest: Uint32Array): ServiceInfo {
     const lp = this.laddrs;
     return {
       proto: svc.proto === PROTO_TCP ? 'tcp' : 'udp',
@@ -613,8 +627,9 @@ export class Engine extends EngineCore {
         family: lp.family[la] as Family,
         conns: lp.conns[la]!,
         conflicts: lp.conflicts[la]!,
-        freeTcpPorts: lp.freePorts(la, 0),
-        freeUdpPorts: lp.freePorts(la, 1),
+        portCount: lp.portCount,
+        tcpPortsUsed: busiest[la * 2]!,
+        udpPortsUsed: busiest[la * 2 + 1]!,
       })),
     };
   }
@@ -623,13 +638,14 @@ export class Engine extends EngineCore {
   listServices(): ServiceInfo[] {
     this.syncStats();
     const out: ServiceInfo[] = [];
-    for (const svc of this.svcs) if (svc && !svc.deleted) out.push(this.serviceInfo(svc));
+    const busiest = this.laddrs.busiestTuples();
+    for (const svc of this.svcs) if (svc && !svc.deleted) out.push(this.serviceInfo(svc, busiest));
     return out;
   }
 
   getService(key: ServiceKey): ServiceInfo {
     this.syncStats();
-    return this.serviceInfo(this.findSvc(key));
+    return this.serviceInfo(this.findSvc(key), this.laddrs.busiestTuples());
   }
 
   totals(): { stats: StatsCounters; rates: StatsRates } {

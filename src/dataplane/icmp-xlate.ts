@@ -2,7 +2,11 @@
 // (so PMTU discovery works through FULLNAT), and echo replies for VIPs and LIPs.
 // Errors are matched by the embedded header, never by the ICMP source: the kernel reports a
 // too-big packet written into the TUN from the LB's own interface address.
+// SYNPROXY: the quoted segment is one the LB translated, so its translation is undone, field by
+// field as far as the quote goes: the receiver (Linux tcp_v4_err / tcp_v6_err) ignores an error
+// whose quoted seq is outside its send window, and PMTU discovery would stall.
 import { VERDICT_TX } from './batch.js';
+import { CONN_F_SP_TS, CONN_F_SP_WAIT, CONN_F_SYNPROXY, CONN_STRIDE, W_FLAGS, W_SP_A } from './conn/table.js';
 import type { EngineCore } from './core.js';
 import {
   D_ICMP_NO_CONN,
@@ -15,7 +19,7 @@ import {
 } from './counters.js';
 import { adjustL4Csum, replaceAddr6, rewrite4, rewrite6 } from './fullnat.js';
 import { LOCAL_VIP } from './local-addrs.js';
-import { checksumDv, csumAdjust, negWord, pseudoSum6, sumWord } from './packet/checksum.js';
+import { checksumDv, csumAdjust, negWord, oddWordDiff, pseudoSum6, sumWord } from './packet/checksum.js';
 import {
   ICMP_CSUM,
   ICMP4_ECHO_REPLY,
@@ -28,12 +32,19 @@ import {
 import { IPV4_CSUM, IPV4_DST, IPV4_SRC, IPV4_TTL } from './packet/ipv4.js';
 import { IPV6_DST, IPV6_HOP_LIMIT, IPV6_SRC, NH_DSTOPTS, NH_HOPOPTS, NH_ROUTING } from './packet/ipv6.js';
 import type { PacketInfo } from './packet/parse.js';
+import { TCPOPT_EOL, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_TIMESTAMP } from './packet/tcp-options.js';
 import { ST_INBYTES, ST_INPKTS, ST_OUTBYTES, ST_OUTPKTS } from './stats.js';
 
 const PROTO_TCP = 6;
 const PROTO_UDP = 17;
 const PROTO_ICMPV6 = 58;
 const ICMP_HDR = 8;
+const TH_ACK = 0x10;
+
+/** Checksum difference of the 32-bit field at `e` (TCP header at l4) going from ov to nv. */
+function fieldDiff(l4: number, e: number, ov: number, nv: number): number {
+  return ((e - l4) & 1) === 0 ? negWord(ov) + sumWord(nv) : oddWordDiff(ov, nv);
+}
 
 export class IcmpTranslator {
   private readonly core: EngineCore;
@@ -155,8 +166,7 @@ export class IcmpTranslator {
     } else {
       // About a packet we sent to the real server (LIP:lport -> RIP:rport): goes to the client.
       const la = core.localGet(pi.family, this.isrc);
-      id = la >= 0 ? core.laddrs.out[la * 2 + (proto === PROTO_UDP ? 1 : 0)]![isport]! : 0;
-      if (id !== 0 && !core.outMatches(id, proto, v6, this.idst, 0, idport)) id = 0;
+      id = la >= 0 ? core.lookupOut(la, proto, v6, isport, this.idst, 0, idport) : 0;
       toRs = false;
     }
     if (id === 0) return core.drop(D_ICMP_NO_CONN);
@@ -166,6 +176,11 @@ export class IcmpTranslator {
     const s = ct.svc(id);
     const laddr = core.laddrs.addr;
     const inner3 = q;
+    // Added to the inner transport checksum with the address and port changes.
+    const spDiff =
+      proto === PROTO_TCP && (ct.flags(id) & (CONN_F_SYNPROXY | CONN_F_SP_WAIT)) === CONN_F_SYNPROXY
+        ? this.innerSynproxy(dv, i4, end, id, toRs)
+        : 0;
     if (!v6) {
       // Outer: new addresses, TTL and header checksum. Inner: addresses, ports, both checksums.
       let osrc: number;
@@ -194,7 +209,7 @@ export class IcmpTranslator {
       dv.setUint32(inner3 + IPV4_SRC, nsrc);
       dv.setUint32(inner3 + IPV4_DST, ndst);
       dv.setUint16(inner3 + IPV4_CSUM, csumAdjust(dv.getUint16(inner3 + IPV4_CSUM), addrDiff));
-      this.innerPorts(dv, i4, end, proto, addrDiff, nsport, ndport, false);
+      this.innerPorts(dv, i4, end, proto, addrDiff + spDiff, nsport, ndport, false);
       dv.setUint16(pi.l4 + ICMP_CSUM, 0);
       dv.setUint16(pi.l4 + ICMP_CSUM, checksumDv(dv, pi.l4, end - pi.l4, 0));
     } else {
@@ -214,7 +229,7 @@ export class IcmpTranslator {
         nsport = ct.cport(id);
         ndport = ct.vport(id);
       }
-      this.innerPorts(dv, i4, end, proto, addrDiff, nsport, ndport, true);
+      this.innerPorts(dv, i4, end, proto, addrDiff + spDiff, nsport, ndport, true);
       const len = end - pi.l4;
       dv.setUint16(pi.l4 + ICMP_CSUM, 0);
       dv.setUint16(
@@ -231,6 +246,73 @@ export class IcmpTranslator {
       core.counters[E_ICMP_XLATE_OUT]! += 1;
     }
     return VERDICT_TX;
+  }
+
+  /**
+   * Undoes the SYNPROXY translation of the quoted TCP header at i4 (quote ends at `end`), each
+   * field only when quoted whole; returns the checksum difference. toRs: the quote is an RS
+   * segment sent on to the client (seq += delta, TSval += tsoff), so the RS gets its own values
+   * back; else a client segment sent on to the RS (ack, SACK edges -= delta, TSecr -= tsoff).
+   */
+  private innerSynproxy(dv: DataView, i4: number, end: number, id: number, toRs: boolean): number {
+    const core = this.core;
+    const w = core.conns.w;
+    const o = id * CONN_STRIDE;
+    const delta = w[o + W_SP_A]!;
+    let diff = 0;
+    if (toRs) {
+      // The quote has at least the 8 bytes with the ports and seq (innerL4).
+      const ov = dv.getUint32(i4 + 4);
+      const nv = (ov - delta) >>> 0;
+      dv.setUint32(i4 + 4, nv);
+      diff = negWord(ov) + sumWord(nv);
+    }
+    // The flags tell whether the forward path touched the segment: translateIn leaves one
+    // without ACK alone (options included).
+    if (i4 + 14 > end) return diff;
+    const ack = !toRs;
+    if (ack) {
+      if ((dv.getUint8(i4 + 13) & TH_ACK) === 0) return 0;
+      const ov = dv.getUint32(i4 + 8);
+      const nv = (ov + delta) >>> 0;
+      dv.setUint32(i4 + 8, nv);
+      diff += negWord(ov) + sumWord(nv);
+    }
+    const tsoff = (w[o + W_FLAGS]! & CONN_F_SP_TS) !== 0 ? core.sp.ts.offset(id) : 0;
+    if (!ack && tsoff === 0) return diff; // no option carries anything translated
+    const hend = i4 + ((dv.getUint8(i4 + 12) >>> 4) << 2);
+    const lim = Math.min(hend, end);
+    for (let i = i4 + 20; i < lim; ) {
+      const k = dv.getUint8(i);
+      if (k === TCPOPT_EOL) break;
+      if (k === TCPOPT_NOP) {
+        i++;
+        continue;
+      }
+      if (i + 1 >= lim) break;
+      const len = dv.getUint8(i + 1);
+      // Checked against the header, not the quote: a cut option still has its first edges quoted.
+      if (len < 2 || i + len > hend) break;
+      if (k === TCPOPT_SACK && ack) {
+        for (let e = i + 2; e + 4 <= i + len && e + 4 <= end; e += 4) {
+          const ov = dv.getUint32(e);
+          const nv = (ov + delta) >>> 0;
+          dv.setUint32(e, nv);
+          diff += fieldDiff(i4, e, ov, nv);
+        }
+      } else if (k === TCPOPT_TIMESTAMP && len === 10 && tsoff !== 0 && i + 10 <= end) {
+        // As SynproxyTimestamps: TSval shifted out, TSecr back in unless 0 (nothing echoed).
+        const e = toRs ? i + 2 : i + 6;
+        const ov = dv.getUint32(e);
+        if (toRs || ov !== 0) {
+          const nv = toRs ? (ov - tsoff) >>> 0 : (ov + tsoff) >>> 0;
+          dv.setUint32(e, nv);
+          diff += fieldDiff(i4, e, ov, nv);
+        }
+      }
+      i += len;
+    }
+    return diff;
   }
 
   /** Rewrites the quoted ports and, when the quote reaches it, the quoted transport checksum. */

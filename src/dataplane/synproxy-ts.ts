@@ -75,6 +75,11 @@ export class SynproxyTimestamps {
     return this.cval[id]!;
   }
 
+  /** tsoff of an established connection with timestamps (ICMP quotes are translated by it). */
+  offset(id: number): number {
+    return this.val[id]!;
+  }
+
   /** The RS's SYN-ACK carried `rsTsval`: from now on `val` is the offset between the clocks. */
   established(id: number, rsTsval: number): void {
     this.val[id] = (this.val[id]! - rsTsval) >>> 0;

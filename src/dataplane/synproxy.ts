@@ -387,6 +387,7 @@ export class Synproxy {
       core.txOff = pi.l3;
       core.txLen = len;
       w[o + W_FLAGS] = w[o + W_FLAGS]! & ~CONN_F_SP_WAIT & 0x00ffffff;
+      w[o + W_SP_A] = 0; // it held the client's options, not a delta: the RS side never opened
       this.discard(id);
       core.setState(id, S_CLOSE);
       core.counters[E_SP_RS_RST]! += 1;

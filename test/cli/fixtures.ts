@@ -83,8 +83,24 @@ export const SVC_A = service('tcp', '203.0.113.10', 80, {
     }),
   ],
   laddrs: [
-    { addr: '192.0.2.200', family: 4, conns: 17, conflicts: 0, freeTcpPorts: 100, freeUdpPorts: 100 },
-    { addr: '192.0.2.201', family: 4, conns: 0, conflicts: 3, freeTcpPorts: 100, freeUdpPorts: 100 },
+    {
+      addr: '192.0.2.200',
+      family: 4,
+      conns: 17,
+      conflicts: 0,
+      portCount: 64511,
+      tcpPortsUsed: 9,
+      udpPortsUsed: 0,
+    },
+    {
+      addr: '192.0.2.201',
+      family: 4,
+      conns: 0,
+      conflicts: 3,
+      portCount: 64511,
+      tcpPortsUsed: 0,
+      udpPortsUsed: 0,
+    },
   ],
 });
 
@@ -268,10 +284,10 @@ export const GOLDEN_CONNS = [
 
 /** Alibaba's -G over [SVC_A, SVC_B]. */
 export const GOLDEN_LADDRS = [
-  'VIP:VPORT            TOTAL    SNAT_IP              CONFLICTS  CONNS     ',
+  'VIP:VPORT            TOTAL    SNAT_IP              CONFLICTS  CONNS      PORTS',
   '203.0.113.10:80      2        ',
-  '                              192.0.2.200          0          17        ',
-  '                              192.0.2.201          3          0         ',
+  '                              192.0.2.200          0          17         9/64511',
+  '                              192.0.2.201          3          0          0/64511',
   '203.0.113.11:443     0        ',
 ];
 

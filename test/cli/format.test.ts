@@ -277,6 +277,7 @@ const GOLDEN_EXT_STATS = [
   '  conn_expired                                    24000',
   '  conn_reused                                     25000',
   '  persist_hit                                     30000',
+  '  laddr_ports_low                                 50000',
   '',
   'ICMP',
   '  drop_icmp_no_conn                               21000',
@@ -368,6 +369,8 @@ describe('--sysctl', () => {
         'synproxy_skb_store_thresh = 3',
         'expire_nodest_conn = 0',
         'expire_quiescent_template = 0',
+        'timeout_timewait = 120',
+        'timeout_close = 10',
       ]),
     );
     assert.equal(

@@ -394,6 +394,8 @@ describe('--sysctl and -L --ext-stats', () => {
     synproxy_skb_store_thresh: 3,
     expire_nodest_conn: 0,
     expire_quiescent_template: 0,
+    timeout_timewait: 120,
+    timeout_close: 10,
   };
 
   test('--sysctl lists every sysctl as "name = value"', async () => {
@@ -525,7 +527,7 @@ describe('--sysctl and -L --ext-stats', () => {
   test('-h lists --sysctl and --ext-stats', async () => {
     const h = await run('-h');
     assert.match(h.stdout, /\n {2}lvsadm --sysctl \[name\[=value\] \.\.\.\]\n/);
-    assert.match(h.stdout, /\n {2}--sysctl {20}show the SYNPROXY sysctls/);
+    assert.match(h.stdout, /\n {2}--sysctl {20}show the sysctls \(synproxy_\*/);
     assert.match(h.stdout, /\n {2}--ext-stats {25}output of the engine counters/);
   });
 });

@@ -121,12 +121,12 @@ describe('lvsadm against a live control socket', () => {
     assert.equal(
       await ok('-G'),
       text([
-        'VIP:VPORT            TOTAL    SNAT_IP              CONFLICTS  CONNS     ',
+        'VIP:VPORT            TOTAL    SNAT_IP              CONFLICTS  CONNS      PORTS',
         '203.0.113.10:80      1        ',
-        '                              192.0.2.200          0          0         ',
+        '                              192.0.2.200          0          0          0/64511',
         '203.0.113.11:443     0        ',
         '[2001:db8:203::10]:53 1        ',
-        '                              2001:db8:2::200      0          0         ',
+        '                              2001:db8:2::200      0          0          0/64511',
       ]),
     );
     assert.equal(

@@ -32,6 +32,8 @@ describe('sysctl table', () => {
       'synproxy_skb_store_thresh',
       'expire_nodest_conn',
       'expire_quiescent_template',
+      'timeout_timewait',
+      'timeout_close',
     ]);
     assert.ok(isSysctlName('synproxy_sack'));
     assert.ok(!isSysctlName('net.ipv4.vs.synproxy_sack'));
@@ -51,6 +53,8 @@ describe('sysctl table', () => {
       synproxy_skb_store_thresh: 3,
       expire_nodest_conn: 0,
       expire_quiescent_template: 0,
+      timeout_timewait: 120,
+      timeout_close: 10,
     });
   });
 

@@ -26,7 +26,8 @@ describe('connection expiry', () => {
     const svc = e.listServices()[0]!;
     assert.equal(svc.dests[0]!.inactConns, 0);
     assert.equal(svc.laddrs[0]!.conns, 0);
-    assert.equal(svc.laddrs[0]!.freeTcpPorts, 65535 - 1025 + 1);
+    assert.equal(svc.laddrs[0]!.tcpPortsUsed, 0, 'its port toward RS1 is free again');
+    assert.equal(svc.laddrs[0]!.portCount, 65535 - 1025 + 1);
     // The reply now finds nothing.
     assert.equal(send(e, tcp4(RS1, 80, LIP, 1025, 'SA'), 62_000).tx, false);
   });

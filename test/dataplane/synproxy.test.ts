@@ -280,6 +280,12 @@ describe('SYNPROXY', () => {
     assert.equal(r.d.l4CsumOk, true);
     assert.equal([...e.connections()][0]!.state, 'CLOSE');
     assert.equal(counter(e, 'synproxy_rs_rst'), 1);
+    // The closing entry has no sequence delta: a late client segment (no new cookie) is passed
+    // on unshifted (the RS answers it with a RST), not shifted by what the wait state kept there.
+    const late = send(e, tcp4(CIP, 40000, VIP, 80, 'A', { seq: ISN + 1, ack: cookie + 100, data: 'x' }));
+    assert.equal(late.tx, true);
+    assert.equal(late.d.dst, RS1);
+    assert.equal(late.d.tcp!.ack, (cookie + 100) >>> 0);
   });
 
   test('a client RST while the RS handshake is pending aborts the RS side too', () => {

@@ -6,12 +6,18 @@
 // engine translates it back to the RS (quoted header included), the RS lowers its path MTU towards
 // the LIP and the download completes intact; the RS's route cache shows the learnt MTU.
 // IPv4 with 100 MB, IPv6 with 20 MB. No timing assertions: curl has a generous -m.
+// Then the same through SYNPROXY services (`-j enable`, timestamps translated too:
+// synproxy_timestamp=1), 20 MB over IPv4 and IPv6, each with LIPs of its own so the RS has no
+// path MTU cached yet: there the quoted RS segment carries the client-side (cookie) sequence
+// numbers, and only once they are translated back does the RS accept the error (Linux ignores
+// an error quoting a seq outside its send window, and the transfer would stall).
 // All of it twice: with one packet per MTU through the TUN, and with `--offload` (GSO packets up to
 // 64 KB with partial checksums, which the RS side's stats show as more than an MTU per packet).
 // Root only (else skipped; failed under CI=true).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { privileged } from '../support/privileges.js';
+import { counterDelta, engineCounters } from './extra.js';
 import { ensureBuilt, ensureTools, parseStats, removeLeftovers, skipReason, Topology } from './topology.js';
 
 const { describe } = privileged(skipReason());
@@ -19,6 +25,10 @@ const BIG = 100 * 1024 * 1024;
 const MID = 20 * 1024 * 1024;
 const LIP4 = '192.0.2.201';
 const LIP6 = '2001:db8:2::201';
+const SP_VIP4 = '203.0.113.12';
+const SP_VIP6 = '2001:db8:203::12';
+const SP_LIP4 = '192.0.2.202';
+const SP_LIP6 = '2001:db8:2::202';
 
 for (const offload of [false, true]) {
   describe(`e2e: 100 MB through the VIP, then with a smaller MTU on the client side${offload ? ', TUN offload' : ''}`, {
@@ -44,14 +54,21 @@ for (const offload of [false, true]) {
       await net.lvsadmOk('-A', '-t', '[2001:db8:203::10]:80', '-s', 'rr');
       await net.lvsadmOk('-a', '-t', '[2001:db8:203::10]:80', '-r', `[${rs.v6}]:80`, '-b');
       await net.lvsadmOk('-P', '-t', '[2001:db8:203::10]:80', '-z', LIP6);
+      await net.lvsadmOk('-A', '-t', `${SP_VIP4}:80`, '-s', 'rr', '-j', 'enable');
+      await net.lvsadmOk('-a', '-t', `${SP_VIP4}:80`, '-r', `${rs.v4}:80`, '-b');
+      await net.lvsadmOk('-P', '-t', `${SP_VIP4}:80`, '-z', SP_LIP4);
+      await net.lvsadmOk('-A', '-t', `[${SP_VIP6}]:80`, '-s', 'rr', '-j', 'enable');
+      await net.lvsadmOk('-a', '-t', `[${SP_VIP6}]:80`, '-r', `[${rs.v6}]:80`, '-b');
+      await net.lvsadmOk('-P', '-t', `[${SP_VIP6}]:80`, '-z', SP_LIP6);
+      assert.equal(await net.lvsadmOk('--sysctl', 'synproxy_timestamp=1'), '');
     });
 
     after(async () => {
       await net?.destroy();
     });
 
-    const download = async (url: string, size: number, sha: string) => {
-      const r = await net.download(url, 300);
+    const download = async (url: string, size: number, sha: string, timeoutS = 300) => {
+      const r = await net.download(url, timeoutS);
       assert.equal(r.code, 0, `curl ${url}: exit ${r.code}: ${r.stderr}\n${net.daemonLogText()}`);
       assert.equal(r.bytes, size, 'bytes received');
       assert.equal(r.sha256, sha, 'sha256 of what arrived');
@@ -115,6 +132,23 @@ for (const offload of [false, true]) {
       await download('http://[2001:db8:203::10]/mid.bin', MID, midSha);
       assert.equal(await learntMtu('-6', LIP6), 1280, 'the RS learnt the client path MTU through the LB');
     });
+
+    // After the two tests above: client side MTU 1280, the client advertising the full MSS.
+    for (const [fam, vip, lip] of [
+      ['-4', SP_VIP4, SP_LIP4],
+      ['-6', `[${SP_VIP6}]`, SP_LIP6],
+    ] as const) {
+      test(`SYNPROXY, IP${fam === '-4' ? 'v4' : 'v6'}, client side MTU 1280: the RS takes the translated error, 20 MB arrive intact`, async () => {
+        assert.equal(await learntMtu(fam, lip), null, 'no PMTU learnt yet');
+        const c0 = await engineCounters(net);
+        // A stalled transfer never recovers (no MTU probing): a shorter limit fails sooner.
+        await download(`http://${vip}/mid.bin`, MID, midSha, 60);
+        const d = counterDelta(c0, await engineCounters(net));
+        assert.ok((d.synproxy_ack_ok ?? 0) >= 1, `through SYNPROXY: ${JSON.stringify(d)}`);
+        assert.ok((d.icmp_xlate_in ?? 0) >= 1, `errors translated to the RS: ${JSON.stringify(d)}`);
+        assert.equal(await learntMtu(fam, lip), 1280, 'the RS learnt the client path MTU through the LB');
+      });
+    }
 
     test('leaves nothing behind', async () => {
       await net.destroyAndCheck();
