@@ -3,7 +3,7 @@
 //
 // Exit status: 0 ok; 1 the daemon refused (ipvsadm's words on stderr); 2 usage error or no daemon.
 import { packageVersion } from '../common/version.js';
-import type { Request } from '../control/protocol.js';
+import type { ConnInfo, Request, Results } from '../control/protocol.js';
 import { CliError, PROGRAM } from './cli-error.js';
 import { bashCompletion } from './completion.js';
 import {
@@ -13,7 +13,7 @@ import {
   TRANSPORT_CODES,
   UNREACHABLE_CODES,
 } from './daemon-errors.js';
-import { formatResult, IPVS_VERSION } from './format.js';
+import { connsHeader, formatConnLines, formatResult, IPVS_VERSION } from './format.js';
 import { usageBody } from './help.js';
 import { manPage } from './man.js';
 import { type Names, NO_NAMES, systemNames } from './names.js';
@@ -26,6 +26,8 @@ export { IPVS_VERSION };
 /** Minimal writable the CLI prints to (process.stdout/stderr, or a capture in tests). */
 export interface Out {
   write(s: string): unknown;
+  /** A stream's: long output waits for 'drain' when write() returns false. */
+  once?(event: 'drain', fn: () => void): unknown;
 }
 
 /**
@@ -34,7 +36,8 @@ export interface Out {
  * errors carry `.code` (LvsError codes, or 'UNREACHABLE' when no daemon listens).
  */
 export interface ControlClientLike {
-  request(req: Request): Promise<unknown>;
+  /** `onPart` takes the parts of a streamed result (listConns with stream) as they arrive. */
+  request(req: Request, opts?: { onPart?: (items: unknown[]) => void | Promise<void> }): Promise<unknown>;
   close?(): unknown;
 }
 
@@ -143,13 +146,14 @@ async function send(
   io: CliIo,
   err: Out,
   lines?: readonly number[],
+  onPart?: (items: unknown[]) => void | Promise<void>,
 ): Promise<SendOutcome> {
   const env = io.env ?? process.env;
   const path = socket ?? (env[SOCKET_ENV] || DEFAULT_SOCKET);
   let client: ControlClientLike | undefined;
   try {
     client = await (io.connect ?? defaultConnect)(path);
-    return { ok: true, result: await client.request(req) };
+    return { ok: true, result: await client.request(req, onPart ? { onPart } : undefined) };
   } catch (e) {
     const code = errorCode(e);
     const message = e instanceof Error ? e.message : String(e);
@@ -220,6 +224,49 @@ async function warnNoLaddr(parsed: ParseResult, result: unknown, io: CliIo, err:
   }
 }
 
+// ---- -L -c -----------------------------------------------------------------------------------------
+
+/**
+ * -L -c streams: the daemon sends the table in parts and each is printed as it arrives (stdout's
+ * back-pressure holds the daemon back), so a million connections never sit in memory at once.
+ * The text is formatConns' exactly. Every connection is listed; should the daemon stop at a limit,
+ * stderr says so.
+ */
+async function listConns(
+  parsed: Extract<ParseResult, { kind: 'request' }>,
+  io: CliIo,
+  out: Out,
+  err: Out,
+  names: Names,
+): Promise<number> {
+  const fmt = parsed.format;
+  const nm = fmt.numeric ? NO_NAMES : names;
+  let started = false;
+  const print = (conns: readonly ConnInfo[]): void | Promise<void> => {
+    let text = formatConnLines(conns, fmt, nm);
+    if (!started) {
+      started = true;
+      text = connsHeader() + text;
+    }
+    if (out.write(text) === false && out.once) {
+      const wait = out.once.bind(out);
+      return new Promise<void>((resolve) => {
+        wait('drain', resolve);
+      });
+    }
+  };
+  const req: Request = { ...(parsed.request as Extract<Request, { op: 'listConns' }>), stream: true };
+  const r = await send(req, parsed.socket, io, err, undefined, (items) => print(items as ConnInfo[]));
+  if (!r.ok) return r.exitCode;
+  const res = r.result as Results['listConns'];
+  await print(res.conns ?? []);
+  if (res.limit !== undefined)
+    err.write(
+      `${PROGRAM}: listed the first ${res.listed ?? res.limit} connections (limit ${res.limit}); the table holds ${res.total}\n`,
+    );
+  return 0;
+}
+
 // ---- main ------------------------------------------------------------------------------------------
 
 /** Runs the CLI on `argv` (without node and script); resolves to the process exit status. */
@@ -271,6 +318,8 @@ export async function main(argv: readonly string[], io: CliIo = {}): Promise<num
       return r.ok ? 0 : r.exitCode;
     }
     case 'request': {
+      if (parsed.view === 'conns' && parsed.request.op === 'listConns')
+        return listConns(parsed, io, out, err, names);
       const r = await send(parsed.request, parsed.socket, io, err);
       if (!r.ok) return r.exitCode;
       out.write(formatResult(parsed.view, r.result, parsed.format, parsed.format.numeric ? NO_NAMES : names));

@@ -3,13 +3,29 @@
 // are ControlError with a stable `code`: the daemon's code and words for a refused request,
 // UNREACHABLE when there is no daemon to talk to (or the connection is lost), TIMEOUT when it does
 // not answer in time, EPROTO when its answer cannot be understood.
+//
+// A streamed result (listConns with `stream: true`) arrives as part lines before the answer: given
+// `onPart`, each part goes there as it arrives (reading pauses while its promise is pending, so
+// the daemon slows down to the consumer); without it, the parts are gathered into the result's
+// `conns`. The timeout applies to each line, not to the whole listing.
 import { createConnection, type Socket } from 'node:net';
-import { PROTOCOL_VERSION, type Request, type ResponseEnvelope, type Results } from './protocol.js';
+import {
+  type PartEnvelope,
+  PROTOCOL_VERSION,
+  type Request,
+  type ResponseEnvelope,
+  type Results,
+} from './protocol.js';
 
 /** Default time to wait for one answer (a large -R can take a while: it is saved before the answer). */
 export const DEFAULT_TIMEOUT_MS = 60_000;
-/** Longest answer line accepted (a listing of many connections is one line). */
+/** Longest answer line accepted (a connection listing not streamed is one line). */
 const MAX_RESPONSE_LINE = 256 * 1024 * 1024;
+
+export interface RequestOptions {
+  /** Receives the parts of a streamed result in order (see above). */
+  onPart?: (items: unknown[]) => void | Promise<void>;
+}
 
 export class ControlError extends Error {
   readonly code: string;
@@ -34,6 +50,9 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: ControlError) => void;
   timer: NodeJS.Timeout | undefined;
+  onPart: RequestOptions['onPart'];
+  /** Parts gathered for a result without onPart. */
+  parts: unknown[][];
 }
 
 export class ControlClient {
@@ -46,6 +65,8 @@ export class ControlClient {
   private pending: Pending[] = [];
   private chunks: Buffer[] = [];
   private size = 0;
+  /** Parts whose consumer has not finished yet (reading is paused meanwhile). */
+  private paused = 0;
 
   constructor(socketPath: string, opts: ControlClientOptions = {}) {
     this.socketPath = socketPath;
@@ -53,7 +74,10 @@ export class ControlClient {
   }
 
   /** Sends one request and resolves with its result, or rejects with a ControlError. */
-  request<K extends Request['op']>(req: Extract<Request, { op: K }>): Promise<Results[K]> {
+  request<K extends Request['op']>(
+    req: Extract<Request, { op: K }>,
+    opts: RequestOptions = {},
+  ): Promise<Results[K]> {
     return new Promise<Results[K]>((resolve, reject) => {
       const sock = this.socket();
       const p: Pending = {
@@ -61,21 +85,28 @@ export class ControlClient {
         resolve: resolve as (v: unknown) => void,
         reject,
         timer: undefined,
+        onPart: opts.onPart,
+        parts: [],
       };
-      if (this.timeoutMs > 0) {
-        p.timer = setTimeout(() => {
-          this.fail(
-            new ControlError(
-              'TIMEOUT',
-              `no answer from the lvsadm daemon on ${this.socketPath} within ${this.timeoutMs} ms`,
-            ),
-          );
-        }, this.timeoutMs);
-      }
+      this.arm(p);
       this.pending.push(p);
       sock.ref();
       sock.write(`${JSON.stringify({ v: PROTOCOL_VERSION, id: p.id, req })}\n`);
     });
+  }
+
+  /** (Re)starts the answer timer of a request. */
+  private arm(p: Pending): void {
+    if (this.timeoutMs <= 0) return;
+    clearTimeout(p.timer);
+    p.timer = setTimeout(() => {
+      this.fail(
+        new ControlError(
+          'TIMEOUT',
+          `no answer from the lvsadm daemon on ${this.socketPath} within ${this.timeoutMs} ms`,
+        ),
+      );
+    }, this.timeoutMs);
   }
 
   /** Closes the connection; unanswered requests are rejected (UNREACHABLE). */
@@ -98,6 +129,7 @@ export class ControlClient {
     this.connected = false;
     this.chunks = [];
     this.size = 0;
+    this.paused = 0;
     s.on('connect', () => {
       this.connected = true;
     });
@@ -184,9 +216,9 @@ export class ControlClient {
   }
 
   private onLine(line: Buffer): void {
-    let resp: ResponseEnvelope;
+    let resp: ResponseEnvelope | PartEnvelope;
     try {
-      resp = JSON.parse(line.toString('utf8')) as ResponseEnvelope;
+      resp = JSON.parse(line.toString('utf8')) as ResponseEnvelope | PartEnvelope;
       if (
         typeof resp !== 'object' ||
         resp === null ||
@@ -199,6 +231,10 @@ export class ControlClient {
       this.fail(new ControlError('EPROTO', `cannot understand the daemon's answer: ${(e as Error).message}`));
       return;
     }
+    if ('part' in resp) {
+      this.onPart(resp);
+      return;
+    }
     // Answers come in request order; id 0 answers a line the daemon could not read (the oldest).
     let i = this.pending.findIndex((p) => p.id === resp.id);
     if (i < 0 && resp.id === 0 && this.pending.length > 0) i = 0;
@@ -206,6 +242,8 @@ export class ControlClient {
     const [p] = this.pending.splice(i, 1);
     clearTimeout(p!.timer);
     if (resp.ok) {
+      const r = resp.result as { conns?: unknown } | null;
+      if (p!.parts.length > 0 && r && Array.isArray(r.conns)) r.conns = [...p!.parts.flat(), ...r.conns];
       p!.resolve(resp.result);
     } else {
       const e = resp.error;
@@ -222,5 +260,41 @@ export class ControlClient {
       }
     }
     if (this.pending.length === 0) this.sock?.unref();
+  }
+
+  private onPart(msg: PartEnvelope): void {
+    const p = this.pending.find((x) => x.id === msg.id);
+    if (!p) return; // a request that timed out
+    if (!Array.isArray(msg.part)) {
+      this.fail(new ControlError('EPROTO', "cannot understand the daemon's answer: a part is not a list"));
+      return;
+    }
+    this.arm(p);
+    if (!p.onPart) {
+      p.parts.push(msg.part);
+      return;
+    }
+    const s = this.sock;
+    let r: void | Promise<void>;
+    try {
+      r = p.onPart(msg.part);
+    } catch (e) {
+      this.fail(new ControlError('EPART', `the listing could not be taken: ${(e as Error).message}`));
+      return;
+    }
+    if (r && s) {
+      // Hold the daemon back until the consumer has taken this part.
+      this.paused++;
+      s.pause();
+      r.then(
+        () => {
+          if (--this.paused === 0 && this.sock === s) {
+            if (this.pending.includes(p)) this.arm(p); // that wait was the consumer's
+            s.resume();
+          }
+        },
+        (e: unknown) => this.fail(new ControlError('EPART', `the listing could not be taken: ${String(e)}`)),
+      );
+    }
   }
 }

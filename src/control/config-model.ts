@@ -66,13 +66,21 @@ export class BatchError extends LvsError {
 
 interface Entry {
   key: string;
+  /** Creation order: services list in it (a removal undone goes back to its place). */
+  seq: number;
   /** Canonical: address text as formatIp prints it. */
   svc: ServiceKey;
   family: Family;
   opts: ServiceOpts;
   dests: DestConfig[];
+  /** destKey() -> the dest in `dests`: finding one does not scan the list. */
+  destIdx: Map<string, DestConfig>;
   /** Canonical address texts, in the order they were added. */
   laddrs: string[];
+}
+
+function destKey(text: string, port: number): string {
+  return `${port}/${text}`;
 }
 
 interface Addr {
@@ -113,12 +121,15 @@ function addrKeyOf(text: string): string {
 }
 
 function copyEntry(e: Entry): Entry {
+  const dests = e.dests.map((d) => ({ ...d }));
   return {
     key: e.key,
+    seq: e.seq,
     svc: { ...e.svc },
     family: e.family,
     opts: { ...e.opts },
-    dests: e.dests.map((d) => ({ ...d })),
+    dests,
+    destIdx: new Map(dests.map((d) => [destKey(d.addr, d.port), d])),
     laddrs: e.laddrs.slice(),
   };
 }
@@ -191,6 +202,9 @@ export class ConfigModel {
   private lipRefs = new Map<string, number>();
   private tmo: Timeouts;
   private sys: SysctlValues;
+  private nextSeq = 0;
+  /** A removal was undone: svcs is out of creation order until inOrder() sorts it. */
+  private unordered = false;
 
   constructor(timeouts: Timeouts = DEFAULT_TIMEOUTS, sysctl: SysctlValues = defaultSysctls()) {
     this.tmo = { ...timeouts };
@@ -207,7 +221,8 @@ export class ConfigModel {
   /** An independent deep copy. */
   clone(): ConfigModel {
     const m = new ConfigModel(this.tmo, this.sys);
-    for (const [k, e] of this.svcs) m.svcs.set(k, copyEntry(e));
+    for (const [k, e] of this.inOrder()) m.svcs.set(k, copyEntry(e));
+    m.nextSeq = this.nextSeq;
     m.vipRefs = new Map(this.vipRefs);
     m.lipRefs = new Map(this.lipRefs);
     return m;
@@ -233,8 +248,23 @@ export class ConfigModel {
 
   services(): ServiceConfig[] {
     const out: ServiceConfig[] = [];
-    for (const e of this.svcs.values()) out.push(entryConfig(e));
+    for (const e of this.inOrder().values()) out.push(entryConfig(e));
     return out;
+  }
+
+  /**
+   * The services in creation order. Undoing a removal puts the entry back at the end of the map
+   * (O(1)) and marks the order stale; it is sorted here once, when it is next read, instead of
+   * rebuilding the map on every undo (a dry run undoes every request of a batch).
+   */
+  private inOrder(): Map<string, Entry> {
+    if (this.unordered) {
+      const all = [...this.svcs.values()].sort((a, b) => a.seq - b.seq);
+      this.svcs.clear();
+      for (const e of all) this.svcs.set(e.key, e);
+      this.unordered = false;
+    }
+    return this.svcs;
   }
 
   /** One service's configuration, or undefined. */
@@ -339,14 +369,14 @@ export class ConfigModel {
         return serviceRequests(entryConfig(this.find(req.svc)));
       case 'flush': {
         const out: Request[] = [];
-        for (const e of this.svcs.values()) out.push(...serviceRequests(entryConfig(e)));
+        for (const e of this.inOrder().values()) for (const r of serviceRequests(entryConfig(e))) out.push(r);
         return out;
       }
       case 'addDest':
         return [{ op: 'delDest', svc: this.find(req.svc).svc, addr: req.dest.addr, port: req.dest.port }];
       case 'editDest': {
         const e = this.find(req.svc);
-        const d = e.dests[this.destPos(e, req.addr, req.port)]!;
+        const d = this.findDest(e, req.addr, req.port)!;
         return [
           {
             op: 'editDest',
@@ -359,7 +389,7 @@ export class ConfigModel {
       }
       case 'delDest': {
         const e = this.find(req.svc);
-        return [{ op: 'addDest', svc: e.svc, dest: { ...e.dests[this.destPos(e, req.addr, req.port)]! } }];
+        return [{ op: 'addDest', svc: e.svc, dest: { ...this.findDest(e, req.addr, req.port)! } }];
       }
       case 'addLaddr':
         return [{ op: 'delLaddr', svc: this.find(req.svc).svc, addr: req.addr }];
@@ -412,6 +442,7 @@ export class ConfigModel {
       throw new LvsError('EINVAL', `${key.addr} is a local address (LIP) and cannot be a VIP`);
     const e: Entry = {
       key: k,
+      seq: this.nextSeq++,
       svc: { proto: key.proto, addr: a.text, port: key.port },
       family: a.family,
       opts: {
@@ -423,6 +454,7 @@ export class ConfigModel {
         toa: opts.toa ?? true,
       },
       dests: [],
+      destIdx: new Map(),
       laddrs: [],
     };
     this.svcs.set(k, e);
@@ -451,41 +483,40 @@ export class ConfigModel {
   }
 
   private removeEntry(e: Entry, undo?: Undo[]): void {
-    const pos = undo ? [...this.svcs.keys()].indexOf(e.key) : -1;
     this.svcs.delete(e.key);
     const vip = addrKeyOf(e.svc.addr);
     dec(this.vipRefs, vip);
     for (const l of e.laddrs) dec(this.lipRefs, addrKeyOf(l));
     undo?.push(() => {
-      const all = [...this.svcs];
-      all.splice(pos, 0, [e.key, e]);
-      this.svcs = new Map(all);
+      // Back at the end of the map; inOrder() restores its place when the order is next read.
+      this.svcs.set(e.key, e);
+      this.unordered = true;
       inc(this.vipRefs, vip);
       for (const l of e.laddrs) inc(this.lipRefs, addrKeyOf(l));
     });
   }
 
   private flush(undo?: Undo[]): void {
-    const old = { svcs: this.svcs, vipRefs: this.vipRefs, lipRefs: this.lipRefs };
+    const old = { svcs: this.svcs, vipRefs: this.vipRefs, lipRefs: this.lipRefs, unordered: this.unordered };
     this.svcs = new Map();
     this.vipRefs = new Map();
     this.lipRefs = new Map();
+    this.unordered = false;
     undo?.push(() => {
       this.svcs = old.svcs;
       this.vipRefs = old.vipRefs;
       this.lipRefs = old.lipRefs;
+      this.unordered = old.unordered;
     });
   }
 
   // ---- real servers ---------------------------------------------------------------------------
 
-  /** Position of a dest in its service, -1 if absent (checks the address and port as the engine). */
-  private destPos(e: Entry, addr: string, port: number): number {
+  /** A dest of the service, or undefined (checks the address and port as the engine). */
+  private findDest(e: Entry, addr: string, port: number): DestConfig | undefined {
     const a = parseAddr(addr, 'real server');
     checkPort(port, 'real server');
-    const ds = e.dests;
-    for (let i = 0; i < ds.length; i++) if (ds[i]!.port === port && ds[i]!.addr === a.text) return i;
-    return -1;
+    return e.destIdx.get(destKey(a.text, port));
   }
 
   private addDest(key: ServiceKey, spec: DestSpec, undo?: Undo[]): void {
@@ -498,7 +529,8 @@ export class ConfigModel {
         'real server and virtual service must be of the same address family',
       );
     checkDestValues(spec);
-    if (this.destPos(e, spec.addr, spec.port) >= 0) throw new LvsError('DEST_EXISTS');
+    const k = destKey(a.text, spec.port);
+    if (e.destIdx.has(k)) throw new LvsError('DEST_EXISTS');
     const d: DestConfig = {
       addr: a.text,
       port: spec.port,
@@ -507,34 +539,40 @@ export class ConfigModel {
       lThreshold: spec.lThreshold ?? 0,
     };
     e.dests.push(d);
+    e.destIdx.set(k, d);
     undo?.push(() => {
       e.dests.splice(e.dests.lastIndexOf(d), 1);
+      e.destIdx.delete(k);
     });
   }
 
   private editDest(key: ServiceKey, addr: string, port: number, c: DestChange, undo?: Undo[]): void {
     const e = this.find(key);
-    const pos = this.destPos(e, addr, port);
-    if (pos < 0) throw new LvsError('DEST_NOT_FOUND');
-    const old = e.dests[pos]!;
-    checkDestValues(c, old);
-    const d = { ...old };
+    const d = this.findDest(e, addr, port);
+    if (!d) throw new LvsError('DEST_NOT_FOUND');
+    checkDestValues(c, d);
+    // In place (the index and the list share the object); every reader copies it.
+    const old = { weight: d.weight, uThreshold: d.uThreshold, lThreshold: d.lThreshold };
     if (c.weight !== undefined) d.weight = c.weight;
     if (c.uThreshold !== undefined) d.uThreshold = c.uThreshold;
     if (c.lThreshold !== undefined) d.lThreshold = c.lThreshold;
-    e.dests[pos] = d;
     undo?.push(() => {
-      e.dests[pos] = old;
+      Object.assign(d, old);
     });
   }
 
   private delDest(key: ServiceKey, addr: string, port: number, undo?: Undo[]): void {
     const e = this.find(key);
-    const pos = this.destPos(e, addr, port);
-    if (pos < 0) throw new LvsError('DEST_NOT_FOUND');
-    const [d] = e.dests.splice(pos, 1);
+    const d = this.findDest(e, addr, port);
+    if (!d) throw new LvsError('DEST_NOT_FOUND');
+    const k = destKey(d.addr, d.port);
+    // Found through the index; the list needs its position (a native scan, as the engine's).
+    const pos = e.dests.lastIndexOf(d);
+    e.dests.splice(pos, 1);
+    e.destIdx.delete(k);
     undo?.push(() => {
-      e.dests.splice(pos, 0, d!);
+      e.dests.splice(pos, 0, d);
+      e.destIdx.set(k, d);
     });
   }
 

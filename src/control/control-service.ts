@@ -10,8 +10,18 @@
 // the model before each one, and the model is rolled back exactly. After a change: listeners are
 // told (host plumbing: routes and proxy neighbours for the VIPs and LIPs) and the state is saved;
 // the answer goes out once both are done, so an acknowledged change survives kill -9.
+//
+// Long changes (an -R of thousands of requests) run in slices: after SLICE_REQUESTS requests or
+// SLICE_MS, whichever comes first, the event loop runs (packets, timers, other sockets) before
+// the next slice. Dry run, engine run and rollback are all sliced; the change stays
+// all-or-nothing, and one change runs at a time (changes queue in changeTurn). While a change is
+// being applied, reads of the configuration (list, dump, timeouts, sysctls) wait for it to end, so
+// they see the state before it (refused) or after it, never half of it; they are not queued
+// behind later changes. Counters, status and the connection listing answer at once (live state).
+// The connection listing streams in chunks of CONN_CHUNK with the event loop run between them.
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LvsError } from '../common/errors.js';
-import type { Engine } from '../dataplane/engine.js';
+import type { ConnInfo, Engine } from '../dataplane/engine.js';
 import {
   BatchError,
   type Config,
@@ -63,8 +73,34 @@ export type HostCheck = (
   model: ConfigModel,
 ) => Promise<{ index: number; error: LvsError } | null>;
 
-/** Connections listed when a listConns request gives no limit. */
-export const DEFAULT_CONN_LIMIT = 100_000;
+/** Most requests applied between two turns of the event loop. */
+export const SLICE_REQUESTS = 1024;
+/** Longest a slice runs before the event loop gets a turn (checked every SLICE_CHECK requests). */
+export const SLICE_MS = 4;
+const SLICE_CHECK = 32;
+/** Connections per chunk of a streamed listing (a few ms of work and about 400 KB of JSON). */
+export const CONN_CHUNK = 2048;
+
+/** Receives the parts of a streamed result, in order; the next part waits for its promise. */
+export type PartSink = (items: unknown[]) => void | Promise<void>;
+
+/** Counts the work of a slice; due() says when to give the event loop a turn. */
+class Slice {
+  private n = 0;
+  private t0 = performance.now();
+
+  due(): boolean {
+    this.n++;
+    if (this.n >= SLICE_REQUESTS) return true;
+    return this.n % SLICE_CHECK === 0 && performance.now() - this.t0 >= SLICE_MS;
+  }
+
+  async yield(): Promise<void> {
+    await nextTurn();
+    this.n = 0;
+    this.t0 = performance.now();
+  }
+}
 
 /** A failure of the control plane itself (not a refused request): code EINTERNAL or ESTATE. */
 export class ControlFailure extends Error {
@@ -178,33 +214,84 @@ export class ControlService {
    * it has, as one all-or-nothing batch. Listeners are told; nothing is saved (it came from there).
    */
   async restore(config: Config): Promise<void> {
-    this.change([{ op: 'flush' }, ...configToRequests(config)], true);
+    await this.inTurn(() => this.change([{ op: 'flush' }, ...configToRequests(config)], true));
     await this.notify();
   }
 
+  /**
+   * Every live connection (up to `limit`), CONN_CHUNK at a time with a turn of the event loop
+   * between chunks: to `sink` when given (then `conns` is empty), else gathered. The table is
+   * walked by slot while packets go on: a connection live for the whole listing appears exactly
+   * once; one created or ended meanwhile may or may not.
+   */
+  private async listConns(limit: number | undefined, sink?: PartSink): Promise<Results['listConns']> {
+    const max = limit ?? Number.POSITIVE_INFINITY;
+    const it = this.engine.connections(max);
+    const all: ConnInfo[] = [];
+    let listed = 0;
+    for (;;) {
+      const chunk: ConnInfo[] = [];
+      for (let r = it.next(); ; r = it.next()) {
+        if (r.done) break;
+        chunk.push(r.value);
+        if (chunk.length >= CONN_CHUNK) break;
+      }
+      listed += chunk.length;
+      if (chunk.length > 0) {
+        if (sink) await sink(chunk);
+        else for (const c of chunk) all.push(c);
+      }
+      if (chunk.length < CONN_CHUNK) break;
+      await nextTurn();
+    }
+    const total = this.engine.connCount;
+    const out: Results['listConns'] = { conns: all, total, listed };
+    // Stopped by the limit with more in the table: say so (the listing is not complete).
+    if (limit !== undefined && listed >= limit && total > listed) out.limit = limit;
+    return out;
+  }
+
+  /** Resolves once no change is being applied (reads of the configuration wait for this). */
+  private async settled(): Promise<void> {
+    while (this.applying) await this.applying;
+  }
+
+  /** Set while a change is being applied (it may yield between slices). */
+  private applying: Promise<void> | null = null;
+
   /** Executes one request; throws LvsError (refused), BatchError or ControlFailure. */
-  async execute<K extends Request['op']>(req: Extract<Request, { op: K }>): Promise<Results[K]>;
-  async execute(req: Request): Promise<unknown>;
-  async execute(req: Request): Promise<unknown> {
+  /**
+   * Executes one request; throws LvsError (refused), BatchError or ControlFailure. With `sink`, a
+   * listConns request that asks for a stream hands its connections to the sink in chunks and
+   * resolves with an empty `conns` (the counts only).
+   */
+  async execute<K extends Request['op']>(
+    req: Extract<Request, { op: K }>,
+    sink?: PartSink,
+  ): Promise<Results[K]>;
+  async execute(req: Request, sink?: PartSink): Promise<unknown>;
+  async execute(req: Request, sink?: PartSink): Promise<unknown> {
     const e = this.engine;
     switch (req.op) {
       case 'list': {
+        await this.settled();
         if (req.svc) return { services: [e.getService(req.svc)] } satisfies Results['list'];
         return { services: e.listServices(), totals: e.totals().stats } satisfies Results['list'];
       }
-      case 'listConns': {
-        const conns = [...e.connections(req.limit ?? DEFAULT_CONN_LIMIT)];
-        return { conns, total: e.connCount } satisfies Results['listConns'];
-      }
+      case 'listConns':
+        return this.listConns(req.limit, req.stream === true ? sink : undefined);
       case 'getTimeouts':
+        await this.settled();
         return e.getTimeouts();
       case 'getSysctl': {
+        await this.settled();
         const all = knobsToSysctls(e.getSynproxyKnobs());
         const out: Results['getSysctl'] = {};
         for (const n of req.names ?? SYSCTL_NAMES) out[n] = all[n];
         return out;
       }
       case 'dump':
+        await this.settled();
         return this.cur.toConfig() satisfies Results['dump'];
       case 'counters':
         return e.counterValues();
@@ -219,7 +306,7 @@ export class ControlService {
         } satisfies StatusInfo;
       case 'zero':
         // Counters only: nothing to save, nothing for the host plumbing.
-        this.change([req]);
+        await this.inTurn(() => this.change([req]));
         return null;
       case 'batch':
         await this.checkedChange(req.requests, true);
@@ -232,12 +319,26 @@ export class ControlService {
   }
 
   /**
-   * Applies requests all-or-nothing to the model and the engine (synchronously: nothing else runs
-   * in between). `batch` makes refusals BatchErrors naming the position.
+   * Applies requests all-or-nothing to the model and the engine, in slices (see the top of the
+   * file); run it in a turn (inTurn). `batch` makes refusals BatchErrors naming the position.
    */
-  private change(reqs: readonly Request[], batch = false): void {
+  private async change(reqs: readonly Request[], batch = false): Promise<void> {
+    let done!: () => void;
+    this.applying = new Promise((r) => {
+      done = r;
+    });
+    try {
+      await this.applySliced(reqs, batch);
+    } finally {
+      this.applying = null;
+      done();
+    }
+  }
+
+  private async applySliced(reqs: readonly Request[], batch: boolean): Promise<void> {
     const refusal = (i: number, err: unknown): unknown =>
       batch && LvsError.is(err) && !(err instanceof BatchError) ? new BatchError(i, reqs[i]!.op, err) : err;
+    const slice = new Slice();
     // 1. Dry run on the model: every request checked in order, then undone.
     const dry: Undo[] = [];
     try {
@@ -249,9 +350,13 @@ export class ControlService {
         } catch (err) {
           throw refusal(i, err);
         }
+        if (slice.due()) await slice.yield();
       }
     } finally {
-      for (let j = dry.length - 1; j >= 0; j--) dry[j]!();
+      for (let j = dry.length - 1; j >= 0; j--) {
+        dry[j]!();
+        if (slice.due()) await slice.yield();
+      }
     }
     // 2. For real: engine first, then the model; inverses taken from the model before each request.
     const modelUndo: Undo[] = [];
@@ -262,11 +367,12 @@ export class ControlService {
       try {
         applyToEngine(this.engine, r);
       } catch (err) {
-        this.rollback(engineUndo, modelUndo, err);
+        await this.rollback(engineUndo, modelUndo, err, slice);
         throw refusal(i, err);
       }
       engineUndo.push(inverse);
       this.cur.apply(r, modelUndo);
+      if (slice.due()) await slice.yield();
     }
   }
 
@@ -275,7 +381,15 @@ export class ControlService {
    * and a change applied meanwhile could make its verdict wrong (a LIP and a real server given
    * the same address by two clients at once).
    */
-  private async checkedChange(reqs: readonly Request[], batch: boolean): Promise<void> {
+  private checkedChange(reqs: readonly Request[], batch: boolean): Promise<void> {
+    return this.inTurn(async () => {
+      await this.checkHost(reqs, batch);
+      await this.change(reqs, batch);
+    });
+  }
+
+  /** Runs `fn` when every change queued before it has ended. */
+  private async inTurn(fn: () => Promise<void>): Promise<void> {
     const prev = this.changeTurn;
     let done!: () => void;
     this.changeTurn = new Promise((r) => {
@@ -283,8 +397,7 @@ export class ControlService {
     });
     await prev;
     try {
-      await this.checkHost(reqs, batch);
-      this.change(reqs, batch);
+      await fn();
     } finally {
       done();
     }
@@ -297,14 +410,23 @@ export class ControlService {
     if (r) throw batch ? new BatchError(r.index, reqs[r.index]!.op, r.error) : r.error;
   }
 
-  private rollback(engineUndo: Request[][], modelUndo: Undo[], why: unknown): void {
+  private async rollback(
+    engineUndo: Request[][],
+    modelUndo: Undo[],
+    why: unknown,
+    slice: Slice,
+  ): Promise<void> {
     if (engineUndo.length > 0) {
       this.log.info(
         `engine refused a change after ${engineUndo.length} of its requests: ${String(why)}; undoing them`,
       );
     }
-    for (let j = modelUndo.length - 1; j >= 0; j--) modelUndo[j]!();
+    for (let j = modelUndo.length - 1; j >= 0; j--) {
+      modelUndo[j]!();
+      if (slice.due()) await slice.yield();
+    }
     for (let i = engineUndo.length - 1; i >= 0; i--) {
+      if (slice.due()) await slice.yield();
       for (const inv of engineUndo[i]!) {
         try {
           applyToEngine(this.engine, inv);

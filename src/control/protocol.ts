@@ -1,6 +1,9 @@
 // The daemon's control protocol: newline-delimited JSON over a unix socket.
 // Every request carries the protocol version; the daemon refuses versions it does not speak.
 // Operations mirror ipvsadm's: the CLI turns argv into one Request, the daemon answers one Response.
+// One exception: `listConns` with `stream: true` is answered with any number of part lines
+// (`{v, id, ok: true, part: [ConnInfo...]}`, in order) before its one final response, so a table
+// of a million connections never has to be built, sent or parsed as one line.
 import type {
   ConnInfo,
   DestChange,
@@ -59,8 +62,8 @@ export type Request =
   | { op: 'batch'; requests: Request[] }
   /** -L / -l: all services, or one */
   | { op: 'list'; svc?: ServiceKey }
-  /** -L -c */
-  | { op: 'listConns'; limit?: number }
+  /** -L -c: every connection unless `limit` is given; `stream`: sent as part lines (see above). */
+  | { op: 'listConns'; limit?: number; stream?: boolean }
   /** --timeout */
   | { op: 'getTimeouts' }
   /** --sysctl [name ...]: every sysctl's value, or the ones named (in that order) */
@@ -96,7 +99,12 @@ export interface Results {
   setSysctl: null;
   batch: null;
   list: { services: ServiceInfo[]; totals?: ServiceInfo['stats'] };
-  listConns: { conns: ConnInfo[]; total: number };
+  /**
+   * `conns` is empty when streamed (the parts carried them). `total`: connections in the table at
+   * the end; `listed`: how many were sent; `limit`: present only when the listing stopped at the
+   * request's limit with more connections in the table.
+   */
+  listConns: { conns: ConnInfo[]; total: number; listed?: number; limit?: number };
   getTimeouts: Timeouts;
   getSysctl: Partial<SysctlValues>;
   dump: { services: ServiceConfig[]; timeouts: Timeouts; sysctl: SysctlValues };
@@ -113,6 +121,14 @@ export interface RequestEnvelope {
 export type ResponseEnvelope =
   | { v: number; id: number; ok: true; result: unknown }
   | { v: number; id: number; ok: false; error: ResponseError };
+
+/** One part of a streamed result; the request's ResponseEnvelope follows the last part. */
+export interface PartEnvelope {
+  v: number;
+  id: number;
+  ok: true;
+  part: unknown[];
+}
 
 export interface ResponseError {
   /** Stable code: an LvsError code, or EINVAL/EVERSION/E2BIG/EPERM/EINTERNAL/ESTATE from the daemon. */

@@ -11,13 +11,15 @@
 // (requests of one connection run one after the other). A line that is not JSON, or is not a
 // valid envelope, gets an error answer (id 0 when its id cannot be read) and the connection goes
 // on; a line longer than the limit gets an E2BIG answer and the connection is closed, since the
-// rest of it cannot be trusted to be framed.
+// rest of it cannot be trusted to be framed. A streamed result (listConns with `stream`) comes as
+// part lines before that one answer; each part is written when the socket has drained the one
+// before, so a slow reader holds the listing back instead of filling the daemon's memory.
 import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { LvsError } from '../common/errors.js';
 import { BatchError } from './config-model.js';
-import { ControlFailure } from './control-service.js';
+import { ControlFailure, type PartSink } from './control-service.js';
 import { type Log, silentLog } from './log.js';
 import { PROTOCOL_VERSION, type Request, type ResponseEnvelope, type ResponseError } from './protocol.js';
 import { validateEnvelope, type WireError } from './validate.js';
@@ -32,7 +34,7 @@ export type PeerCredFn = (socket: Socket) => { uid: number } | null;
 
 /** What the server executes requests with (a ControlService). */
 export interface RequestHandler {
-  execute(req: Request): Promise<unknown>;
+  execute(req: Request, sink?: PartSink): Promise<unknown>;
 }
 
 export interface ControlServerOptions {
@@ -315,21 +317,24 @@ class Connection {
     this.tail = this.tail.then(async () => {
       const resp = await this.handle(line);
       this.queued--;
-      if (this.sock.writable && !this.sock.destroyed) {
-        const ok = this.sock.write(`${JSON.stringify(resp)}\n`);
-        if (!ok && !this.sock.destroyed) {
-          await new Promise<void>((resolve) => {
-            const done = () => {
-              this.sock.off('drain', done);
-              this.sock.off('close', done);
-              resolve();
-            };
-            this.sock.on('drain', done);
-            this.sock.on('close', done);
-          });
-        }
-      }
+      await this.send(resp);
       if (this.queued < MAX_QUEUED / 2 && !this.dead && this.sock.isPaused()) this.sock.resume();
+    });
+  }
+
+  /** Writes one line; resolves when the socket has room again (or is gone). */
+  private async send(msg: unknown): Promise<void> {
+    if (!this.sock.writable || this.sock.destroyed) return;
+    const ok = this.sock.write(`${JSON.stringify(msg)}\n`);
+    if (ok || this.sock.destroyed) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.sock.off('drain', done);
+        this.sock.off('close', done);
+        resolve();
+      };
+      this.sock.on('drain', done);
+      this.sock.on('close', done);
     });
   }
 
@@ -349,8 +354,13 @@ class Connection {
     const chk = validateEnvelope(parsed);
     if (!chk.ok) return { v, id: chk.id, ok: false, error: chk.error };
     const { id, req } = chk.env;
+    const sink: PartSink = async (part) => {
+      // A client gone mid-listing: stop producing it.
+      if (this.dead || this.sock.destroyed) throw new ControlFailure('EINTERNAL', 'the client went away');
+      await this.send({ v, id, ok: true, part });
+    };
     try {
-      const result = await this.handler.execute(req);
+      const result = await this.handler.execute(req, sink);
       return { v, id, ok: true, result: result ?? null };
     } catch (e) {
       return { v, id, ok: false, error: wireError(e, this.log, req.op) };

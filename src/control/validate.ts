@@ -227,8 +227,9 @@ function request(v: unknown, path: string, nested: boolean): Request {
       break;
     }
     case 'listConns':
-      only(o, path, ['op', 'limit']);
+      only(o, path, ['op', 'limit', 'stream']);
       optInt(o, 'limit', path, 0, MAX_CONN_LIMIT);
+      optBool(o, 'stream', path);
       break;
     case 'flush':
     case 'getTimeouts':

@@ -178,13 +178,21 @@ export function remapDests(old: readonly Dest[], now: readonly Dest[]): Int32Arr
 
 class LblcState {
   dests: Dest[] = [];
+  /** Dests were added since the last sync: synced before the next schedule (positions are
+   *  remapped by dest identity, so one sync after N changes equals N syncs). */
+  dirty = true;
   readonly tbl = new LocTable(LOC_TAB_MAX);
   /** Entry id -> position in dests, -1 = none. */
   readonly dest = new Int32Array(LOC_TAB_MAX);
 }
 
+function markDirty(svc: Service): void {
+  (svc.schedData as LblcState).dirty = true;
+}
+
 function sync(svc: Service): void {
   const st = svc.schedData as LblcState;
+  st.dirty = false;
   const map = remapDests(st.dests, svc.dests);
   st.dests = svc.dests.slice();
   if (map === null) return;
@@ -198,16 +206,18 @@ export const lblc: Scheduler = {
   name: 'lblc',
   initService(svc) {
     svc.schedData = new LblcState();
-    sync(svc);
   },
   doneService(svc) {
     svc.schedData = null;
   },
-  addDest: sync,
+  // Adds append (old positions stay valid): synced lazily. A removal remaps the table's entries
+  // at once, so that no entry points at a dest that is gone.
+  addDest: markDirty,
   delDest: sync,
-  updDest: sync,
+  updDest: markDirty,
   schedule(svc, ctx) {
     const st = svc.schedData as LblcState;
+    if (st.dirty) sync(svc);
     let id = st.tbl.lookup(ctx.family, ctx.daddr, ctx.now);
     if (id >= 0) {
       const p = st.dest[id]!;

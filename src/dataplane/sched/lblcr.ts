@@ -15,6 +15,9 @@ export const LBLCR_SHRINK_MS = LOC_EXPIRE_MS;
 
 class LblcrState {
   dests: Dest[] = [];
+  /** Dests were added since the last sync: synced before the next schedule (positions are
+   *  remapped by dest identity, so one sync after N changes equals N syncs). */
+  dirty = true;
   readonly tbl = new LocTable(LOC_TAB_MAX);
   /** Entry id * LBLCR_SET_MAX + k -> position in dests, in insertion order. */
   readonly members = new Int32Array(LOC_TAB_MAX * LBLCR_SET_MAX);
@@ -89,8 +92,13 @@ function setInsert(st: LblcrState, id: number, p: number, now: number): void {
   st.lastMod[id] = now;
 }
 
+function markDirty(svc: Service): void {
+  (svc.schedData as LblcrState).dirty = true;
+}
+
 function sync(svc: Service): void {
   const st = svc.schedData as LblcrState;
+  st.dirty = false;
   const map = remapDests(st.dests, svc.dests);
   st.dests = svc.dests.slice();
   if (map === null) return;
@@ -110,16 +118,18 @@ export const lblcr: Scheduler = {
   name: 'lblcr',
   initService(svc) {
     svc.schedData = new LblcrState();
-    sync(svc);
   },
   doneService(svc) {
     svc.schedData = null;
   },
-  addDest: sync,
+  // Adds append (old positions stay valid): synced lazily. A removal remaps the table's entries
+  // at once, so that no entry points at a dest that is gone.
+  addDest: markDirty,
   delDest: sync,
-  updDest: sync,
+  updDest: markDirty,
   schedule(svc, ctx) {
     const st = svc.schedData as LblcrState;
+    if (st.dirty) sync(svc);
     const now = ctx.now;
     const id = st.tbl.lookup(ctx.family, ctx.daddr, now);
     if (id >= 0) {

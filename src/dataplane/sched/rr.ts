@@ -1,42 +1,40 @@
 // Round robin (ip_vs_rr.c): continue after the last chosen dest, skipping unusable ones.
-import type { Dest, Service } from '../service.js';
+//
+// Schedules over svc.dests itself (no copy): adds append, so the position of the last chosen dest
+// stays valid, and a removal shifts it by at most one, which delDest settles in O(1). A batch of N
+// added dests costs O(N), not O(N^2).
+import type { Dest } from '../service.js';
 import { destUsable, type Scheduler } from './scheduler.js';
 
 class RrState {
-  /** svc.dests as of the last hook; pos indexes into it. */
-  dests: Dest[] = [];
-  /** Position of the last chosen dest; -1 = list head (start from the first). */
+  /** The last chosen dest and its position in svc.dests; null / -1 = list head. */
+  last: Dest | null = null;
   pos = -1;
-}
-
-function sync(svc: Service, removed: Dest | null): void {
-  const st = svc.schedData as RrState;
-  const last = st.pos >= 0 ? st.dests[st.pos] : undefined;
-  if (last === undefined) st.pos = -1;
-  // As ip_vs_rr_del_dest: step back so the dest after the removed one comes next.
-  else if (last === removed) st.pos = st.pos - 1;
-  else st.pos = svc.dests.indexOf(last);
-  st.dests = svc.dests.slice();
 }
 
 export const rr: Scheduler = {
   name: 'rr',
   initService(svc) {
     svc.schedData = new RrState();
-    sync(svc, null);
   },
   doneService(svc) {
     svc.schedData = null;
   },
-  addDest(svc) {
-    sync(svc, null);
-  },
   delDest(svc, dest) {
-    sync(svc, dest);
+    const st = svc.schedData as RrState;
+    if (st.last === null) return;
+    // svc.dests has lost exactly one entry: `last` is where it was or one step before.
+    if (st.last === dest) {
+      // As ip_vs_rr_del_dest: step back so the dest after the removed one comes next.
+      st.pos -= 1;
+      st.last = st.pos >= 0 ? svc.dests[st.pos]! : null;
+    } else if (svc.dests[st.pos] !== st.last) {
+      st.pos -= 1;
+    }
   },
   schedule(svc) {
     const st = svc.schedData as RrState;
-    const dests = st.dests;
+    const dests = svc.dests;
     const n = dests.length;
     let i = st.pos;
     for (let k = 0; k < n; k++) {
@@ -44,6 +42,7 @@ export const rr: Scheduler = {
       const d = dests[i]!;
       if (destUsable(d)) {
         st.pos = i;
+        st.last = d;
         return d;
       }
     }

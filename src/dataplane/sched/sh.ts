@@ -10,12 +10,20 @@ const SH_SEED = 0x6a09e667;
 
 class ShState {
   dests: Dest[] = [];
+  /** svc.dests changed since the buckets were filled: refilled once before the next schedule
+   *  (the buckets depend only on the final dests, so a batch of N dests costs one refill). */
+  dirty = true;
   /** Bucket -> position in dests, -1 = empty. */
   readonly buckets = new Int32Array(SH_TAB_SIZE).fill(-1);
 }
 
+function markDirty(svc: Service): void {
+  (svc.schedData as ShState).dirty = true;
+}
+
 function reassign(svc: Service): void {
   const st = svc.schedData as ShState;
+  st.dirty = false;
   const dests = svc.dests.slice();
   st.dests = dests;
   st.buckets.fill(-1);
@@ -43,16 +51,16 @@ export const sh: Scheduler = {
   name: 'sh',
   initService(svc) {
     svc.schedData = new ShState();
-    reassign(svc);
   },
   doneService(svc) {
     svc.schedData = null;
   },
-  addDest: reassign,
-  delDest: reassign,
-  updDest: reassign,
+  addDest: markDirty,
+  delDest: markDirty,
+  updDest: markDirty,
   schedule(svc, ctx) {
     const st = svc.schedData as ShState;
+    if (st.dirty) reassign(svc);
     const port = (svc.schedFlags & SCHED_F_PORT) !== 0 ? ctx.sport : 0;
     const h = hashAddr(ctx.family, ctx.saddr, port, SH_SEED) & SH_TAB_MASK;
     const p = st.buckets[h]!;

@@ -4,8 +4,7 @@ import { DEST_F_OVERLOAD, type Dest, type Service } from '../service.js';
 import type { Scheduler } from './scheduler.js';
 
 class WrrState {
-  dests: Dest[] = [];
-  /** Position of the current dest; -1 = list head. */
+  /** Position of the current dest in svc.dests; -1 = list head. */
   cl = -1;
   /** Current required weight. */
   cw = 0;
@@ -13,6 +12,13 @@ class WrrState {
   mw = 0;
   /** Step: gcd of the positive weights (1 if none). */
   di = 1;
+  /**
+   * Weight -> number of dests with it, and each dest's weight as counted: max and gcd come from
+   * the distinct weights (a handful), so a change costs O(distinct weights) rather than O(dests),
+   * and a batch of N added dests O(N). The control path only; schedule() reads svc.dests.
+   */
+  readonly weights = new Map<number, number>();
+  readonly counted = new Map<Dest, number>();
 }
 
 function gcd(a: number, b: number): number {
@@ -24,23 +30,41 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
-function recalc(svc: Service, st: WrrState): void {
+function count(st: WrrState, w: number, by: number): void {
+  const n = (st.weights.get(w) ?? 0) + by;
+  if (n <= 0) st.weights.delete(w);
+  else st.weights.set(w, n);
+}
+
+/** Brings the weight counts up to date for one dest (gone: removed). */
+function track(st: WrrState, d: Dest, gone: boolean): void {
+  const old = st.counted.get(d);
+  if (old !== undefined) count(st, old, -1);
+  if (gone) {
+    st.counted.delete(d);
+  } else {
+    st.counted.set(d, d.weight);
+    count(st, d.weight, 1);
+  }
+}
+
+function recalc(st: WrrState): void {
   let g = 0;
   let max = 0;
-  for (const d of svc.dests) {
-    if (d.weight > 0) g = g > 0 ? gcd(d.weight, g) : d.weight;
-    if (d.weight > max) max = d.weight;
+  for (const w of st.weights.keys()) {
+    if (w > 0) g = g > 0 ? gcd(w, g) : w;
+    if (w > max) max = w;
   }
-  st.dests = svc.dests.slice();
   st.cl = -1;
   st.di = g > 0 ? g : 1;
   st.mw = max - (st.di - 1);
 }
 
 /** ip_vs_wrr_dest_changed: restart from the head, keep cw where it still makes sense. */
-function changed(svc: Service): void {
+function changed(svc: Service, d: Dest, gone: boolean): void {
   const st = svc.schedData as WrrState;
-  recalc(svc, st);
+  track(st, d, gone);
+  recalc(st);
   if (st.cw > st.mw || st.cw === 0) st.cw = st.mw;
   else if (st.di > 1) st.cw = Math.floor(st.cw / st.di) * st.di + 1;
 }
@@ -50,19 +74,20 @@ export const wrr: Scheduler = {
   initService(svc) {
     const st = new WrrState();
     svc.schedData = st;
-    recalc(svc, st);
+    for (const d of svc.dests) track(st, d, false);
+    recalc(st);
     st.cw = st.mw;
   },
   doneService(svc) {
     svc.schedData = null;
   },
-  addDest: changed,
-  delDest: changed,
-  updDest: changed,
+  addDest: (svc, d) => changed(svc, d, false),
+  delDest: (svc, d) => changed(svc, d, true),
+  updDest: (svc, d) => changed(svc, d, false),
   schedule(svc) {
     const st = svc.schedData as WrrState;
     if (st.mw <= 0) return null;
-    const dests = st.dests;
+    const dests = svc.dests;
     const n = dests.length;
     const last = st.cl;
     let i = last;
