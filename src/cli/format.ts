@@ -19,6 +19,7 @@
 //   (address, port) unless --nosort, and -S always sorts; -G and -c keep the daemon's order (as
 //   Alibaba's -G and the kernel's connection listing do).
 import { type Family, parseIp } from '../common/addr.js';
+import { defaultSysctls, SYSCTL_NAMES, type SysctlValues } from '../common/sysctls.js';
 import { FWD_FULLNAT, FWD_LOCAL, FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from '../common/vocabulary.js';
 import type {
   ConnInfo,
@@ -28,7 +29,6 @@ import type {
   ServiceKey,
   Timeouts,
 } from '../control/protocol.js';
-import { defaultSysctls, SYSCTL_NAMES, type SysctlValues } from '../control/sysctl.js';
 import { type Names, NO_NAMES } from './names.js';
 import { DEFAULT_FORMAT, type FormatOptions, type View } from './parse.js';
 

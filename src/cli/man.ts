@@ -1,6 +1,6 @@
 // `lvsadm man`: the manual page in roff (man(7) macros), generated from the tables in spec.ts.
 // View it with `lvsadm man | man -l -`.
-import { defaultSysctls, SYSCTLS } from '../control/sysctl.js';
+import { defaultSysctls, SYSCTLS } from '../common/sysctls.js';
 import { PROGRAM } from './cli-error.js';
 import { CONN_TAB_SIZE, EXT_NAME_WIDTH, EXT_VALUE_WIDTH, IPVS_VERSION } from './format.js';
 import { optionArgText } from './help.js';

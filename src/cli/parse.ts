@@ -5,9 +5,9 @@
 // cluster (-Ln, -lnc, -w3, -p60); an optional argument (-p) is taken from the same word or from the
 // next word when that does not start with '-'; long options take `--opt value` or `--opt=value`.
 import { type Family, formatIp, parseIp, parseIpv4, parseIpv6 } from '../common/addr.js';
+import { type SysctlSpec, sysctlSpec } from '../common/sysctls.js';
 import { SCHED_F_1, SCHED_F_2, SCHED_F_3, SCHED_F_FALLBACK, SCHED_F_PORT } from '../common/vocabulary.js';
 import type { Request, ServiceKey, ServiceOptions, SysctlName, SysctlValues } from '../control/protocol.js';
-import { type SysctlSpec, sysctlSpec } from '../control/sysctl.js';
 import { CliError, PROGRAM, TRY_HELP } from './cli-error.js';
 import { type Names, NO_NAMES } from './names.js';
 import {

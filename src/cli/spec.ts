@@ -3,8 +3,8 @@
 // commands_v_options). The parser, --help, the bash completion and the man page are all built from
 // these two tables; nothing else lists options.
 
+import { SYSCTL_NAMES } from '../common/sysctls.js';
 import { SCHEDULER_NAMES } from '../common/vocabulary.js';
-import { SYSCTL_NAMES } from '../control/sysctl.js';
 
 export type ArgKind = 'none' | 'required' | 'optional';
 

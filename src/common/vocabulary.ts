@@ -1,5 +1,6 @@
 // The words every layer shares: protocol numbers, forwarding methods, scheduler names and flags,
-// SYNPROXY knobs and their defaults. Nothing here runs: the CLI can name a scheduler or print a
+// TCP state numbers, names and default timeouts, the engine's knobs (the sysctls) and their
+// defaults. Nothing here runs: the CLI can name a scheduler or print a
 // forwarding method without loading the engine, and the engine, control plane and CLI cannot
 // disagree on a value.
 
@@ -40,7 +41,11 @@ export const SCHED_F_3 = 4;
 export const SCHED_F_FALLBACK = SCHED_F_1;
 export const SCHED_F_PORT = SCHED_F_2;
 
-export interface SynproxyKnobs {
+/**
+ * The engine's run-time knobs, set through the sysctls (sysctls.ts names them): SYNPROXY's
+ * (Alibaba LVS), IPVS's expire_* and FULLNAT's closing timeouts.
+ */
+export interface EngineKnobs {
   /** MSS our SYN-ACK advertises (Alibaba: 1452, room for TOA on a 1500 MTU). */
   initMss: number;
   /** Offer SACK when the client does. */
@@ -60,12 +65,11 @@ export interface SynproxyKnobs {
   /** Client segments kept while the RS handshake is pending, per connection. */
   maxSavedAcks: number;
   /**
-   * IPVS's expire_nodest_conn (not a SYNPROXY knob; kept here so it travels with the sysctls):
-   * deleting a real server, service or LIP cuts its connections at once instead of letting them
+   * IPVS's expire_nodest_conn: deleting a real server, service or LIP cuts its connections at once instead of letting them
    * drain.
    */
   expireNodestConn: boolean;
-  /** IPVS's expire_quiescent_template (not a SYNPROXY knob either): templates to weight-0 dests are not followed. */
+  /** IPVS's expire_quiescent_template: templates to weight-0 dests are not followed. */
   expireQuiescentTemplate: boolean;
   /**
    * Seconds a closed TCP connection keeps its entry (and so its local port toward that real
@@ -77,7 +81,7 @@ export interface SynproxyKnobs {
 }
 
 /** Alibaba LVS's defaults. */
-export function defaultSynproxyKnobs(): SynproxyKnobs {
+export function defaultEngineKnobs(): EngineKnobs {
   return {
     initMss: 1452,
     sack: true,
@@ -94,3 +98,38 @@ export function defaultSynproxyKnobs(): SynproxyKnobs {
     timeoutClose: 10,
   };
 }
+
+// ---- connection states (IPVS's TCP states, as IPVS numbers and prints them) ---------------------
+
+export const S_NONE = 0;
+export const S_ESTABLISHED = 1;
+export const S_SYN_SENT = 2;
+export const S_SYN_RECV = 3;
+export const S_FIN_WAIT = 4;
+export const S_TIME_WAIT = 5;
+export const S_CLOSE = 6;
+export const S_CLOSE_WAIT = 7;
+export const S_LAST_ACK = 8;
+export const S_LISTEN = 9;
+export const S_SYNACK = 10;
+/** UDP connections have this single state (IPVS prints it as UDP). */
+export const S_UDP = 11;
+export const S_LAST = 12;
+
+export const STATE_NAMES: readonly string[] = [
+  'NONE',
+  'ESTABLISHED',
+  'SYN_SENT',
+  'SYN_RECV',
+  'FIN_WAIT',
+  'TIME_WAIT',
+  'CLOSE',
+  'CLOSE_WAIT',
+  'LAST_ACK',
+  'LISTEN',
+  'SYNACK',
+  'UDP',
+];
+
+/** Default timeouts in seconds (mainline IPVS). */
+export const DEFAULT_TIMEOUTS_S: readonly number[] = [2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120, 300];

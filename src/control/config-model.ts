@@ -3,7 +3,7 @@
 // and what the host plumbing follows (the set of VIPs and LIPs). It applies each change request with
 // the same checks, in the same order, with the same codes and messages as the Engine
 // (src/dataplane/engine.ts), so a batch can be checked here before anything touches the engine (for
-// sysctls: the same verdicts and codes as Engine.setSynproxyKnobs, with messages naming the sysctl
+// sysctls: the same verdicts and codes as Engine.setKnobs, with messages naming the sysctl
 // rather than the engine's knob). Resource limits (table sizes) and addresses still draining
 // connections are the engine's alone: the control service handles those refusals by rolling back.
 //
@@ -12,8 +12,9 @@
 // included): that is how a batch is made all-or-nothing without copying the whole model.
 import { type Family, formatIp, parseIp } from '../common/addr.js';
 import { LvsError } from '../common/errors.js';
+import { checkSysctls, defaultSysctls, isSysctlName, type SysctlValues } from '../common/sysctls.js';
+import { DEFAULT_TIMEOUTS_S, S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../common/vocabulary.js';
 import { checkDestValues, checkPort, checkServiceOptions, checkUint } from '../dataplane/config-checks.js';
-import { DEFAULT_TIMEOUTS_S, S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../dataplane/conn/tcp-states.js';
 import type {
   DestChange,
   DestSpec,
@@ -24,7 +25,6 @@ import type {
   ServiceOptions,
   Timeouts,
 } from './protocol.js';
-import { checkSysctls, defaultSysctls, isSysctlName, type SysctlValues } from './sysctl.js';
 
 /** The whole configuration as plain data (the `dump` result and the state file's content). */
 export interface Config {

@@ -21,6 +21,7 @@
 // The connection listing streams in chunks of CONN_CHUNK with the event loop run between them.
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LvsError } from '../common/errors.js';
+import { knobsToSysctls, SYSCTL_NAMES, sysctlsToKnobs } from '../common/sysctls.js';
 import type { ConnInfo, Engine } from '../dataplane/engine.js';
 import {
   BatchError,
@@ -33,7 +34,6 @@ import {
 import { type Log, silentLog } from './log.js';
 import type { Request, Results, StatusInfo } from './protocol.js';
 import type { StateStore } from './state-store.js';
-import { knobsToSysctls, SYSCTL_NAMES, sysctlsToKnobs } from './sysctl.js';
 
 /** What the control service needs of the engine (an Engine; tests may wrap one). */
 export type ControlEngine = Pick<
@@ -50,8 +50,8 @@ export type ControlEngine = Pick<
   | 'zero'
   | 'setTimeoutsTriple'
   | 'getTimeouts'
-  | 'setSynproxyKnobs'
-  | 'getSynproxyKnobs'
+  | 'setKnobs'
+  | 'getKnobs'
   | 'listServices'
   | 'getService'
   | 'totals'
@@ -63,15 +63,15 @@ export type ControlEngine = Pick<
 /** Called after every successful configuration change, in change order; awaited before the answer. */
 export type ChangeListener = (model: ConfigModel) => void | Promise<void>;
 
+/** One request against the host, before it is applied to `model` (earlier ones are): a refusal or null. */
+export type RequestCheck = (r: Request, model: ConfigModel) => LvsError | null;
+
 /**
  * Asked before a change is applied, with its requests (a batch's, flat) and the model before
- * them: the first one the host cannot carry out (its index and refusal), or null. A refusal
+ * them: the check the dry run then applies to each request (null: none needed). A refusal
  * changes nothing anywhere (the daemon's host check: src/host/host-check.ts).
  */
-export type HostCheck = (
-  reqs: readonly Request[],
-  model: ConfigModel,
-) => Promise<{ index: number; error: LvsError } | null>;
+export type HostCheck = (reqs: readonly Request[], model: ConfigModel) => Promise<RequestCheck | null>;
 
 /** Most requests applied between two turns of the event loop. */
 export const SLICE_REQUESTS = 1024;
@@ -164,7 +164,7 @@ export function applyToEngine(engine: ControlEngine, r: Request): void {
       return;
     case 'setSysctl':
       // The engine checks all the knobs before it changes any.
-      engine.setSynproxyKnobs(sysctlsToKnobs(r.values));
+      engine.setKnobs(sysctlsToKnobs(r.values));
       return;
     default:
       throw new LvsError('EINVAL', `${r.op} is not a change the engine applies`);
@@ -187,7 +187,7 @@ export class ControlService {
   constructor(opts: ControlServiceOptions) {
     this.engine = opts.engine;
     this.hostCheck = opts.hostCheck ?? null;
-    this.cur = new ConfigModel(opts.engine.getTimeouts(), knobsToSysctls(opts.engine.getSynproxyKnobs()));
+    this.cur = new ConfigModel(opts.engine.getTimeouts(), knobsToSysctls(opts.engine.getKnobs()));
     this.store = opts.store ?? null;
     this.log = opts.log ?? silentLog;
     this.version = opts.version ?? '0.0.0';
@@ -259,7 +259,6 @@ export class ControlService {
   /** Set while a change is being applied (it may yield between slices). */
   private applying: Promise<void> | null = null;
 
-  /** Executes one request; throws LvsError (refused), BatchError or ControlFailure. */
   /**
    * Executes one request; throws LvsError (refused), BatchError or ControlFailure. With `sink`, a
    * listConns request that asks for a stream hands its connections to the sink in chunks and
@@ -285,7 +284,7 @@ export class ControlService {
         return e.getTimeouts();
       case 'getSysctl': {
         await this.settled();
-        const all = knobsToSysctls(e.getSynproxyKnobs());
+        const all = knobsToSysctls(e.getKnobs());
         const out: Results['getSysctl'] = {};
         for (const n of req.names ?? SYSCTL_NAMES) out[n] = all[n];
         return out;
@@ -322,20 +321,28 @@ export class ControlService {
    * Applies requests all-or-nothing to the model and the engine, in slices (see the top of the
    * file); run it in a turn (inTurn). `batch` makes refusals BatchErrors naming the position.
    */
-  private async change(reqs: readonly Request[], batch = false): Promise<void> {
+  private async change(
+    reqs: readonly Request[],
+    batch = false,
+    check: RequestCheck | null = null,
+  ): Promise<void> {
     let done!: () => void;
     this.applying = new Promise((r) => {
       done = r;
     });
     try {
-      await this.applySliced(reqs, batch);
+      await this.applySliced(reqs, batch, check);
     } finally {
       this.applying = null;
       done();
     }
   }
 
-  private async applySliced(reqs: readonly Request[], batch: boolean): Promise<void> {
+  private async applySliced(
+    reqs: readonly Request[],
+    batch: boolean,
+    check: RequestCheck | null,
+  ): Promise<void> {
     const refusal = (i: number, err: unknown): unknown =>
       batch && LvsError.is(err) && !(err instanceof BatchError) ? new BatchError(i, reqs[i]!.op, err) : err;
     const slice = new Slice();
@@ -346,6 +353,9 @@ export class ControlService {
         const r = reqs[i]!;
         try {
           if (r.op === 'batch') throw new LvsError('EINVAL', 'batch cannot be nested in a batch');
+          // The host check first: it sees the model with the earlier requests applied.
+          const no = check?.(r, this.cur);
+          if (no) throw no;
           this.cur.apply(r, dry);
         } catch (err) {
           throw refusal(i, err);
@@ -383,8 +393,9 @@ export class ControlService {
    */
   private checkedChange(reqs: readonly Request[], batch: boolean): Promise<void> {
     return this.inTurn(async () => {
-      await this.checkHost(reqs, batch);
-      await this.change(reqs, batch);
+      // Read what the host has (netlink) before the change starts: reads need not wait for it.
+      const check = this.hostCheck ? await this.hostCheck(reqs, this.cur) : null;
+      await this.change(reqs, batch, check);
     });
   }
 
@@ -404,11 +415,6 @@ export class ControlService {
   }
 
   private changeTurn: Promise<void> = Promise.resolve();
-
-  private async checkHost(reqs: readonly Request[], batch: boolean): Promise<void> {
-    const r = this.hostCheck ? await this.hostCheck(reqs, this.cur) : null;
-    if (r) throw batch ? new BatchError(r.index, reqs[r.index]!.op, r.error) : r.error;
-  }
 
   private async rollback(
     engineUndo: Request[][],
@@ -449,7 +455,7 @@ export class ControlService {
     const cfg = configFromServiceInfos(
       this.engine.listServices(),
       this.engine.getTimeouts(),
-      knobsToSysctls(this.engine.getSynproxyKnobs()),
+      knobsToSysctls(this.engine.getKnobs()),
     );
     try {
       this.cur = ConfigModel.fromConfig(cfg);

@@ -4,6 +4,8 @@
 // One exception: `listConns` with `stream: true` is answered with any number of part lines
 // (`{v, id, ok: true, part: [ConnInfo...]}`, in order) before its one final response, so a table
 // of a million connections never has to be built, sent or parsed as one line.
+
+import type { SysctlName, SysctlValues } from '../common/sysctls.js';
 import type {
   ConnInfo,
   DestChange,
@@ -13,7 +15,6 @@ import type {
   ServiceOptions,
   Timeouts,
 } from '../dataplane/engine.js';
-import type { SysctlName, SysctlValues } from './sysctl.js';
 
 export const PROTOCOL_VERSION = 1;
 

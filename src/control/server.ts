@@ -17,17 +17,20 @@
 import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LvsError } from '../common/errors.js';
 import { BatchError } from './config-model.js';
 import { ControlFailure, type PartSink } from './control-service.js';
 import { type Log, silentLog } from './log.js';
 import { PROTOCOL_VERSION, type Request, type ResponseEnvelope, type ResponseError } from './protocol.js';
-import { validateEnvelope, type WireError } from './validate.js';
+import { validateBatchEntries, validateEnvelope, type WireError } from './validate.js';
 
 /** Longest request line (a large -R is one batch on one line). */
 export const MAX_REQUEST_LINE = 16 * 1024 * 1024;
 /** Requests read ahead of their answers on one connection before reading pauses. */
 const MAX_QUEUED = 256;
+/** Batch entries validated between two turns of the event loop (about 1 ms of work). */
+const VALIDATE_SLICE = 512;
 
 /** The peer's credentials of a connected unix socket, or null when they cannot be read. */
 export type PeerCredFn = (socket: Socket) => { uid: number } | null;
@@ -351,9 +354,19 @@ class Connection {
         error: { code: 'EINVAL', message: `malformed JSON: ${(e as Error).message}` },
       };
     }
-    const chk = validateEnvelope(parsed);
+    const chk = validateEnvelope(parsed, true);
     if (!chk.ok) return { v, id: chk.id, ok: false, error: chk.error };
     const { id, req } = chk.env;
+    if (req.op === 'batch') {
+      // Checked in slices with turns of the event loop between them: an -R of 10,000 lines
+      // must not hold up packets for the tens of ms one pass takes.
+      const all = req.requests as readonly unknown[];
+      for (let i = 0; i < all.length; i += VALIDATE_SLICE) {
+        if (i > 0) await nextTurn();
+        const bad = validateBatchEntries(all, i, Math.min(all.length, i + VALIDATE_SLICE));
+        if (bad) return { v, id, ok: false, error: bad };
+      }
+    }
     const sink: PartSink = async (part) => {
       // A client gone mid-listing: stop producing it.
       if (this.dead || this.sock.destroyed) throw new ControlFailure('EINTERNAL', 'the client went away');

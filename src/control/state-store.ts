@@ -11,10 +11,10 @@
 import { constants } from 'node:fs';
 import { copyFile, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { defaultSysctls } from '../common/sysctls.js';
 import { type Config, ConfigModel } from './config-model.js';
 import type { Log } from './log.js';
 import { silentLog } from './log.js';
-import { defaultSysctls } from './sysctl.js';
 import { checkConfigShape } from './validate.js';
 
 export const STATE_FILE = 'state.json';

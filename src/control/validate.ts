@@ -4,8 +4,8 @@
 // scheduler known, ...) are the model's and the engine's: this only makes sure the shapes are
 // what protocol.ts says. Errors name the offending field by its path (`req.requests[3].dest.port`).
 import { parseIp } from '../common/addr.js';
+import { isSysctlName, MAX_SYSCTL_VALUE, SYSCTL_NAMES } from '../common/sysctls.js';
 import { PROTOCOL_VERSION, type Request, type RequestEnvelope, type ResponseError } from './protocol.js';
-import { isSysctlName, MAX_SYSCTL_VALUE, SYSCTL_NAMES } from './sysctl.js';
 
 /** Most requests in one batch (an -R of a large configuration is one batch). */
 export const MAX_BATCH_REQUESTS = 200_000;
@@ -131,7 +131,7 @@ function sysctlValues(v: unknown, path: string, atLeastOne: boolean): void {
 const NO_FIELDS = ['op'] as const;
 
 /** Checks one request; `nested` is true inside a batch (where batches are refused). */
-function request(v: unknown, path: string, nested: boolean): Request {
+function request(v: unknown, path: string, nested: boolean, deferBatch = false): Request {
   const o = obj(v, path);
   const op = o.op;
   if (typeof op !== 'string') fail(`${path}.op`, `must be an operation name (got ${describe(op)})`);
@@ -219,11 +219,7 @@ function request(v: unknown, path: string, nested: boolean): Request {
       if (rs.length > MAX_BATCH_REQUESTS) {
         fail(`${path}.requests`, `has ${rs.length} requests, at most ${MAX_BATCH_REQUESTS} are allowed`);
       }
-      for (let i = 0; i < rs.length; i++) {
-        const r = request(rs[i], `${path}.requests[${i}]`, true);
-        if (!isMutating(r.op))
-          fail(`${path}.requests[${i}].op`, `${r.op} is not a change and cannot be batched`);
-      }
+      if (!deferBatch) for (let i = 0; i < rs.length; i++) batchEntry(rs[i], `${path}.requests`, i);
       break;
     }
     case 'listConns':
@@ -265,6 +261,27 @@ export function isMutating(op: Request['op']): boolean {
   return MUTATING.has(op);
 }
 
+/** Entry `i` of a batch's requests (at `path`): a change, not itself a batch. */
+function batchEntry(v: unknown, path: string, i: number): Request {
+  const r = request(v, `${path}[${i}]`, true);
+  if (!isMutating(r.op)) fail(`${path}[${i}].op`, `${r.op} is not a change and cannot be batched`);
+  return r;
+}
+
+/**
+ * Checks entries [from, to) of the requests of a batch that validateEnvelope(v, true) passed
+ * unchecked (the server checks a large batch in slices): null, or what is wrong.
+ */
+export function validateBatchEntries(reqs: readonly unknown[], from: number, to: number): WireError | null {
+  try {
+    for (let i = from; i < to; i++) batchEntry(reqs[i], 'req.requests', i);
+    return null;
+  } catch (e) {
+    if (e instanceof Invalid) return { code: 'EINVAL', message: e.message };
+    throw e;
+  }
+}
+
 /** Checks a request that did not come through an envelope (e.g. a state file replay). */
 export function validateRequest(v: unknown): { ok: true; req: Request } | { ok: false; error: WireError } {
   try {
@@ -276,11 +293,12 @@ export function validateRequest(v: unknown): { ok: true; req: Request } | { ok: 
 }
 
 /**
- * Checks an envelope parsed from one line of the socket. A version other than PROTOCOL_VERSION
+ * Checks an envelope parsed from one line of the socket. With `deferBatch`, a batch's entries are
+ * left to validateBatchEntries(). A version other than PROTOCOL_VERSION
  * is refused with code EVERSION (before the request is looked at: a newer client's request may
  * have shapes this daemon does not know).
  */
-export function validateEnvelope(v: unknown): EnvelopeCheck {
+export function validateEnvelope(v: unknown, deferBatch = false): EnvelopeCheck {
   let id = 0;
   try {
     const o = obj(v, 'envelope');
@@ -298,7 +316,7 @@ export function validateEnvelope(v: unknown): EnvelopeCheck {
         },
       };
     }
-    const req = request(o.req, 'req', false);
+    const req = request(o.req, 'req', false, deferBatch);
     return { ok: true, env: { v: o.v as number, id: o.id as number, req } };
   } catch (e) {
     if (e instanceof Invalid) return { ok: false, id, error: { code: 'EINVAL', message: e.message } };

@@ -12,7 +12,7 @@ import { type ControlPlane, startControlPlane } from '../control/start.js';
 import type { PacketBatch } from '../dataplane/batch.js';
 import { PacketBatch as Batch } from '../dataplane/batch.js';
 import { Engine } from '../dataplane/engine.js';
-import { checkRequests, needsHostCheck } from '../host/host-check.js';
+import { needsHostCheck, requestChecker } from '../host/host-check.js';
 import { HostPlumber } from '../host/plumber.js';
 import type { PacketIo } from '../io/pump.js';
 import { Pump } from '../io/pump.js';
@@ -141,7 +141,7 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
       onChange: syncHost,
       // Refuses, before anything changes, what the host cannot carry out (host-check.ts).
       hostCheck: async (reqs, model) =>
-        reqs.some(needsHostCheck) ? checkRequests(reqs, model, await plumber.view()) : null,
+        reqs.some(needsHostCheck) ? requestChecker(reqs, model, await plumber.view()) : null,
       version: opts.version,
       tun: opts.tun,
     });

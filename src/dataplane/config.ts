@@ -1,7 +1,6 @@
 // Engine configuration: every field has a default and a line saying what it is for.
 import { getRandomValues } from 'node:crypto';
-import { defaultSynproxyKnobs, type SynproxyKnobs } from '../common/vocabulary.js';
-import { DEFAULT_TIMEOUTS_S } from './conn/tcp-states.js';
+import { DEFAULT_TIMEOUTS_S, defaultEngineKnobs, type EngineKnobs } from '../common/vocabulary.js';
 
 export interface EngineConfig {
   /** Most live connections; new ones beyond it are refused and counted (drop_conn_limit). */
@@ -42,8 +41,8 @@ export interface EngineConfig {
   fastPath: boolean;
   /** Default Maglev table size (a prime). */
   mhTableSize: number;
-  /** SYNPROXY knobs (Alibaba LVS defaults). */
-  synproxy: SynproxyKnobs;
+  /** The knobs the sysctls set: SYNPROXY's (Alibaba LVS defaults), expire_*, closing timeouts. */
+  knobs: EngineKnobs;
   /** SYN cookie secret (4 words); random unless a test fixes it. Rotate with rotateCookieSecret(). */
   cookieSecret: Uint32Array;
   /** Client segments SYNPROXY can hold in total while RS handshakes are pending (2 KiB each). */
@@ -73,7 +72,7 @@ export function defaultConfig(): EngineConfig {
     fastPath: true,
     mtu: 1500,
     mhTableSize: 65537,
-    synproxy: defaultSynproxyKnobs(),
+    knobs: defaultEngineKnobs(),
     cookieSecret: getRandomValues(new Uint32Array(4)),
     synproxyQueueSlots: 1024,
     txqSize: 256,

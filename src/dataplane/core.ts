@@ -4,6 +4,7 @@
 // Control operations (engine.ts) build the tables this class reads.
 
 import { type Family, formatIp } from '../common/addr.js';
+import { S_CLOSE, S_ESTABLISHED, S_LAST, S_NONE, S_TIME_WAIT, S_UDP } from '../common/vocabulary.js';
 import { Addr4Map } from './addr4-map.js';
 import { PacketBatch, VERDICT_DROP, VERDICT_TX } from './batch.js';
 import type { EngineConfig } from './config.js';
@@ -33,19 +34,7 @@ import {
   W_SVC,
   W_TOA_SEQ,
 } from './conn/table.js';
-import {
-  DIR_IN,
-  DIR_OUT,
-  S_CLOSE,
-  S_ESTABLISHED,
-  S_LAST,
-  S_NONE,
-  S_TIME_WAIT,
-  S_UDP,
-  TCP_FLAGS_NEXT,
-  tcpEvent,
-  tcpNextState,
-} from './conn/tcp-states.js';
+import { DIR_IN, DIR_OUT, TCP_FLAGS_NEXT, tcpEvent, tcpNextState } from './conn/tcp-states.js';
 import { ExpiryWheel } from './conn/timers.js';
 import {
   C_COUNT,
@@ -217,13 +206,13 @@ export class EngineCore {
     this.localMap = new FlowMap(cap, cfg.seed ^ 0x165667b1);
     this.local4 = new Addr4Map(cap);
     // FULLNAT's closing timeouts are sysctls (timeout_timewait, timeout_close), held with the knobs.
-    cfg.timeouts[S_TIME_WAIT] = cfg.synproxy.timeoutTimeWait;
-    cfg.timeouts[S_CLOSE] = cfg.synproxy.timeoutClose;
+    cfg.timeouts[S_TIME_WAIT] = cfg.knobs.timeoutTimeWait;
+    cfg.timeouts[S_CLOSE] = cfg.knobs.timeoutClose;
     this.setTimeouts(cfg.timeouts);
     this.icmp = new IcmpTranslator(this);
     this.frags = new FragCache(cfg.fragEntries, 30_000, cfg.seed ^ 0x3c6ef372);
     this.txq = new PacketBatch(cfg.txqSize);
-    this.sp = new Synproxy(this, { ...cfg.synproxy }, cfg.cookieSecret, cfg.synproxyQueueSlots);
+    this.sp = new Synproxy(this, { ...cfg.knobs }, cfg.cookieSecret, cfg.synproxyQueueSlots);
   }
 
   setTimeouts(seconds: readonly number[]): void {

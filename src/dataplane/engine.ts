@@ -2,7 +2,8 @@
 // (so a refused change leaves no trace), and read-outs for listings. The packet path is core.ts.
 import { type Family, formatIp, prefixMask } from '../common/addr.js';
 import { LvsError } from '../common/errors.js';
-import type { SynproxyKnobs } from '../common/vocabulary.js';
+import type { EngineKnobs } from '../common/vocabulary.js';
+import { S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_TIME_WAIT, S_UDP, STATE_NAMES } from '../common/vocabulary.js';
 import { defaultConfig, type EngineConfig } from './config.js';
 import {
   checkDestValues,
@@ -13,7 +14,6 @@ import {
   protoNum,
 } from './config-checks.js';
 import { CONN_F_IPV6, CONN_F_UDP, CONN_F_USED } from './conn/table.js';
-import { S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_TIME_WAIT, S_UDP, STATE_NAMES } from './conn/tcp-states.js';
 import { EngineCore } from './core.js';
 import { COUNTER_NAMES } from './counters.js';
 import { FK_PORT, flowKeyPort } from './flow-map.js';
@@ -551,7 +551,7 @@ export class Engine extends EngineCore {
   }
 
   /** SYNPROXY knobs (Alibaba's sysctls), validated as a whole before any is changed. */
-  setSynproxyKnobs(k: Partial<SynproxyKnobs>): void {
+  setKnobs(k: Partial<EngineKnobs>): void {
     const next = { ...this.sp.knobs, ...k };
     checkUint(next.initMss, 65535, 'synproxy init_mss');
     if (next.initMss < 64) throw new LvsError('EINVAL', 'synproxy init_mss must be at least 64');
@@ -575,7 +575,7 @@ export class Engine extends EngineCore {
     this.setTimeouts(this.cfg.timeouts);
   }
 
-  getSynproxyKnobs(): SynproxyKnobs {
+  getKnobs(): EngineKnobs {
     return { ...this.sp.knobs };
   }
 

@@ -5,7 +5,8 @@
 // answered waits in a small bounded pool; the RS SYN is retransmitted a bounded number of times.
 // With the timestamp knob, TSval/TSecr are translated too (synproxy-ts.ts).
 
-import type { SynproxyKnobs } from '../common/vocabulary.js';
+import type { EngineKnobs } from '../common/vocabulary.js';
+import { S_CLOSE, S_ESTABLISHED, S_SYN_SENT } from '../common/vocabulary.js';
 import { VERDICT_DROP, VERDICT_STOLEN, VERDICT_TX } from './batch.js';
 import {
   CONN_F_IPV6,
@@ -29,7 +30,6 @@ import {
   W_SVC,
   W_TOA_SEQ,
 } from './conn/table.js';
-import { S_CLOSE, S_ESTABLISHED, S_SYN_SENT } from './conn/tcp-states.js';
 import type { EngineCore } from './core.js';
 import {
   D_SP_ACK_STORM,
@@ -67,7 +67,7 @@ const SPA_TS = 1 << 21;
 
 export class Synproxy {
   /** Changed through setKnobs(). */
-  knobs: SynproxyKnobs;
+  knobs: EngineKnobs;
   readonly cookies: SynCookies;
   readonly ts: SynproxyTimestamps;
   private readonly core: EngineCore;
@@ -84,7 +84,7 @@ export class Synproxy {
   /** Connection whose queued segments are to be released after the current packet (0 = none). */
   releaseId = 0;
 
-  constructor(core: EngineCore, knobs: SynproxyKnobs, secret: Uint32Array, queueSlots: number) {
+  constructor(core: EngineCore, knobs: EngineKnobs, secret: Uint32Array, queueSlots: number) {
     this.core = core;
     this.knobs = knobs;
     this.cookies = new SynCookies(secret);
@@ -96,8 +96,8 @@ export class Synproxy {
     this.qOrder = new Float64Array(queueSlots);
   }
 
-  /** New knobs, already validated (Engine.setSynproxyKnobs). */
-  setKnobs(k: SynproxyKnobs): void {
+  /** New knobs, already validated (Engine.setKnobs). */
+  setKnobs(k: EngineKnobs): void {
     if (k.timestamp) this.ts.enable();
     this.knobs = k;
   }

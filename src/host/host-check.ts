@@ -4,7 +4,8 @@
 // address blackholes the service. The control service asks before it commits, so such a change
 // is refused with the reason like any other refusal and nothing changes anywhere.
 //
-// checkRequests() is pure (the daemon passes a HostView read from netlink just before).
+// requestChecker() and checkRequests() are pure (the daemon passes a HostView read from netlink just
+// before); the control service runs the checker inside its sliced dry run.
 import { type Family, formatIp, parseIp, prefixMask } from '../common/addr.js';
 import { LvsError } from '../common/errors.js';
 import type { ConfigModel, Undo } from '../control/config-model.js';
@@ -60,18 +61,16 @@ const svcText = (s: { proto: string; addr: string; port: number }) => {
 };
 
 /**
- * The first request among `reqs` (a flat list, in order) that the host cannot carry out, or
- * null. `model` is the configuration before them: each request is checked against it with the
- * earlier ones applied (and undone before returning, synchronously). A request the model refuses
- * ends the check: the change is refused there anyway, in the model's words.
+ * The check of one request against the host, for a change of `reqs` (a flat list, in order) to
+ * `model`: call it for each request in turn, before that request is applied to the model, as the
+ * control service's dry run does. Real-server addresses and LIPs in use are counted from the model
+ * once (only when a request needs them) and then kept up to date request by request.
  */
-export function checkRequests(
+export function requestChecker(
   reqs: readonly Request[],
   model: ConfigModel,
   view: HostView,
-): HostRefusal | null {
-  // Real-server addresses (with one service naming each) and LIPs in use, counted; built only
-  // when a request needs them, then kept up to date request by request.
+): (r: Request, model: ConfigModel) => LvsError | null {
   let rs = null as Map<string, { n: number; svc: string }> | null;
   let lips = null as Map<string, number> | null;
   const bump = <V>(m: Map<string, V>, k: string, f: (v: V | undefined) => V | undefined) => {
@@ -86,41 +85,56 @@ export function checkRequests(
     });
   const addLip = (addr: string, d: number) =>
     bump(lips!, canon(addr)?.text ?? addr, (v) => ((v ?? 0) + d > 0 ? (v ?? 0) + d : undefined));
-  const load = () => {
-    if (rs) return;
+  if (reqs.some((r) => r.op === 'addLaddr' || r.op === 'addDest')) {
     rs = new Map();
     lips = new Map();
     for (const s of model.services()) {
       for (const d of s.dests) addRs(d.addr, svcText(s.svc), 1);
       for (const a of s.laddrs) addLip(a, 1);
     }
+  }
+  return (r, now) => {
+    const why = refusal(r, view, rs, lips);
+    if (why !== null) return new LvsError('EINVAL', why);
+    if (rs) {
+      if (r.op === 'flush') {
+        rs.clear();
+        lips!.clear();
+      } else if (r.op === 'delService') {
+        const s = now.service(r.svc);
+        for (const d of s?.dests ?? []) addRs(d.addr, '', -1);
+        for (const a of s?.laddrs ?? []) addLip(a, -1);
+      } else if (r.op === 'addDest') {
+        addRs(r.dest.addr, svcText(r.svc), 1);
+      } else if (r.op === 'delDest') {
+        addRs(r.addr, '', -1);
+      } else if (r.op === 'addLaddr') {
+        addLip(r.addr, 1);
+      } else if (r.op === 'delLaddr') {
+        addLip(r.addr, -1);
+      }
+    }
+    return null;
   };
-  if (reqs.some((r) => r.op === 'addLaddr' || r.op === 'addDest')) load();
+}
 
+/**
+ * The first request among `reqs` that the host cannot carry out, or null: requestChecker() over a
+ * dry run on `model` (undone before returning). A request the model refuses ends the check: the
+ * change is refused there anyway, in the model's words.
+ */
+export function checkRequests(
+  reqs: readonly Request[],
+  model: ConfigModel,
+  view: HostView,
+): HostRefusal | null {
+  const check = requestChecker(reqs, model, view);
   const undo: Undo[] = [];
   try {
     for (let i = 0; i < reqs.length; i++) {
       const r = reqs[i]!;
-      const why = refusal(r, view, rs, lips);
-      if (why !== null) return { index: i, error: new LvsError('EINVAL', why) };
-      if (rs) {
-        if (r.op === 'flush') {
-          rs.clear();
-          lips!.clear();
-        } else if (r.op === 'delService') {
-          const s = model.service(r.svc);
-          for (const d of s?.dests ?? []) addRs(d.addr, '', -1);
-          for (const a of s?.laddrs ?? []) addLip(a, -1);
-        } else if (r.op === 'addDest') {
-          addRs(r.dest.addr, svcText(r.svc), 1);
-        } else if (r.op === 'delDest') {
-          addRs(r.addr, '', -1);
-        } else if (r.op === 'addLaddr') {
-          addLip(r.addr, 1);
-        } else if (r.op === 'delLaddr') {
-          addLip(r.addr, -1);
-        }
-      }
+      const error = check(r, model);
+      if (error !== null) return { index: i, error };
       try {
         model.apply(r, undo);
       } catch {

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { bashCompletion } from '../../src/cli/completion.js';
 import { manPage, roffEscape } from '../../src/cli/man.js';
 import { COMMANDS, OPTIONS } from '../../src/cli/spec.js';
-import { defaultSysctls, SYSCTL_NAMES } from '../../src/control/sysctl.js';
+import { defaultSysctls, SYSCTL_NAMES } from '../../src/common/sysctls.js';
 
 let dir = '';
 let script = '';

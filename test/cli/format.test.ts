@@ -15,7 +15,7 @@ import {
   schedFlagNames,
 } from '../../src/cli/format.js';
 import { DEFAULT_FORMAT, type FormatOptions } from '../../src/cli/parse.js';
-import { defaultSysctls } from '../../src/control/sysctl.js';
+import { defaultSysctls } from '../../src/common/sysctls.js';
 import { COUNTER_NAMES } from '../../src/dataplane/counters.js';
 import {
   CONNS,

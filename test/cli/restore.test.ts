@@ -4,8 +4,8 @@ import { describe, test } from 'node:test';
 import { CliError } from '../../src/cli/cli-error.js';
 import { formatSave } from '../../src/cli/format.js';
 import { lineWords, parseRestore } from '../../src/cli/restore.js';
+import { defaultSysctls } from '../../src/common/sysctls.js';
 import type { Request, ServiceConfig } from '../../src/control/protocol.js';
-import { defaultSysctls } from '../../src/control/sysctl.js';
 import { DUMP_SERVICES, GOLDEN_SAVE, TEST_NAMES, text } from './fixtures.js';
 
 /** A minimal model of the daemon's table: applies restore requests with the daemon's defaults. */

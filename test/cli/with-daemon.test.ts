@@ -7,12 +7,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type ControlClientLike, main } from '../../src/cli/main.js';
 import { NO_NAMES } from '../../src/cli/names.js';
-import { defaultSynproxyKnobs } from '../../src/common/vocabulary.js';
+import { defaultSysctls } from '../../src/common/sysctls.js';
+import { defaultEngineKnobs } from '../../src/common/vocabulary.js';
 import { ControlClient } from '../../src/control/client.js';
 import { ControlService } from '../../src/control/control-service.js';
 import { MemoryLog } from '../../src/control/log.js';
 import { ControlServer } from '../../src/control/server.js';
-import { defaultSysctls } from '../../src/control/sysctl.js';
 import { COUNTER_NAMES } from '../../src/dataplane/counters.js';
 import { Engine } from '../../src/dataplane/engine.js';
 import { text } from './fixtures.js';
@@ -245,8 +245,8 @@ describe('lvsadm --sysctl and -L --ext-stats against a live control socket', () 
       await ok('--sysctl synproxy_init_mss=1400 synproxy_sack=0 net.ipv4.vs.synproxy_defer=1'),
       '',
     );
-    assert.deepEqual(engine.getSynproxyKnobs(), {
-      ...defaultSynproxyKnobs(),
+    assert.deepEqual(engine.getKnobs(), {
+      ...defaultEngineKnobs(),
       initMss: 1400,
       sack: false,
       defer: true,
@@ -262,17 +262,17 @@ describe('lvsadm --sysctl and -L --ext-stats against a live control socket', () 
   });
 
   test('synproxy_timestamp=1 is taken: the engine, the listing and -S follow; usage errors: exit 2', async () => {
-    const before = engine.getSynproxyKnobs();
+    const before = engine.getKnobs();
     assert.equal(await ok('--sysctl synproxy_timestamp=1'), '');
-    assert.deepEqual(engine.getSynproxyKnobs(), { ...before, timestamp: true });
+    assert.deepEqual(engine.getKnobs(), { ...before, timestamp: true });
     assert.equal(await ok('--sysctl synproxy_timestamp'), 'synproxy_timestamp = 1\n');
     assert.match(await ok('-S -n'), /\n--sysctl synproxy_timestamp=1\n/);
     assert.equal(await ok('--sysctl synproxy_timestamp=0'), '');
-    assert.deepEqual(engine.getSynproxyKnobs(), before);
+    assert.deepEqual(engine.getKnobs(), before);
     const u = await lvsadm('--sysctl synproxy_wscale=15');
     assert.equal(u.code, 2);
     assert.equal(u.err, "invalid value `15' for synproxy_wscale: must be an integer from 0 to 14\n");
-    assert.deepEqual(engine.getSynproxyKnobs(), before);
+    assert.deepEqual(engine.getKnobs(), before);
   });
 
   test('-S prints the non-default sysctls last; -R brings them back', async () => {
@@ -295,7 +295,7 @@ describe('lvsadm --sysctl and -L --ext-stats against a live control socket', () 
     assert.equal(await ok('-S -n'), '');
     await ok('-R', saved);
     assert.equal(await ok('-S -n'), saved);
-    assert.equal(engine.getSynproxyKnobs().initMss, 1400);
+    assert.equal(engine.getKnobs().initMss, 1400);
     // Back to the defaults for whatever runs next.
     await ok('--sysctl synproxy_init_mss=1452 synproxy_sack=1 synproxy_defer=0');
     assert.equal(await ok('-S -n'), text(SAVED));

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { LvsError } from '../../src/common/errors.js';
+import { defaultSysctls, knobsToSysctls, SYSCTL_NAMES, type SysctlValues } from '../../src/common/sysctls.js';
 import {
   BatchError,
   type Config,
@@ -14,7 +15,6 @@ import {
 } from '../../src/control/config-model.js';
 import { applyToEngine } from '../../src/control/control-service.js';
 import type { Request } from '../../src/control/protocol.js';
-import { defaultSysctls, knobsToSysctls, SYSCTL_NAMES, type SysctlValues } from '../../src/control/sysctl.js';
 import { changeArb, changesArb } from './arbitraries.js';
 import {
   engineConfig,
@@ -341,7 +341,7 @@ describe('sysctls in the model', () => {
           for (const s of setup) {
             if (outcome(() => model.apply(s)) === 'ok') applyToEngine(engine, s);
           }
-          assert.deepEqual(model.sysctl, knobsToSysctls(engine.getSynproxyKnobs()));
+          assert.deepEqual(model.sysctl, knobsToSysctls(engine.getKnobs()));
           const before = normalize(engineConfig(engine), true);
           const modelBefore = JSON.stringify(model.toConfig());
           const log: Undo[] = [];

@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { LvsError } from '../../src/common/errors.js';
-import { defaultSynproxyKnobs, type SynproxyKnobs } from '../../src/common/vocabulary.js';
+import { defaultSysctls, knobsToSysctls, SYSCTL_NAMES, type SysctlValues } from '../../src/common/sysctls.js';
+import { defaultEngineKnobs, type EngineKnobs } from '../../src/common/vocabulary.js';
 import { BatchError, type Config, ConfigModel } from '../../src/control/config-model.js';
 import { type ControlEngine, ControlFailure, ControlService } from '../../src/control/control-service.js';
 import { MemoryLog } from '../../src/control/log.js';
 import type { Request } from '../../src/control/protocol.js';
 import { StateStore } from '../../src/control/state-store.js';
-import { defaultSysctls, knobsToSysctls, SYSCTL_NAMES, type SysctlValues } from '../../src/control/sysctl.js';
 import { PacketBatch } from '../../src/dataplane/batch.js';
 import { COUNTER_NAMES } from '../../src/dataplane/counters.js';
 import type { Engine } from '../../src/dataplane/engine.js';
@@ -43,7 +43,7 @@ function spied(e: Engine): { engine: ControlEngine; calls: string[] } {
       const v = Reflect.get(target, prop, recv);
       if (typeof v !== 'function') return v;
       return (...args: unknown[]) => {
-        if (/^(add|edit|del|flush|zero|setTimeoutsTriple|setSynproxyKnobs)/.test(String(prop)))
+        if (/^(add|edit|del|flush|zero|setTimeoutsTriple|setKnobs)/.test(String(prop)))
           calls.push(String(prop));
         return v.apply(target, args);
       };
@@ -454,8 +454,8 @@ describe('ControlService: SYNPROXY sysctls and counters', () => {
         values: { synproxy_init_mss: 1400, synproxy_sack: 0, synproxy_dup_ack_thresh: 0, synproxy_defer: 1 },
       });
       assert.equal(r, null);
-      assert.deepEqual(e.getSynproxyKnobs(), {
-        ...defaultSynproxyKnobs(),
+      assert.deepEqual(e.getKnobs(), {
+        ...defaultEngineKnobs(),
         initMss: 1400,
         sack: false,
         ackStormThresh: 0,
@@ -486,7 +486,7 @@ describe('ControlService: SYNPROXY sysctls and counters', () => {
       const e2 = smallEngine();
       const cs2 = new ControlService({ engine: e2, store: new StateStore(dir) });
       await cs2.restore((await new StateStore(dir).load())!);
-      assert.deepEqual(knobsToSysctls(e2.getSynproxyKnobs()), want);
+      assert.deepEqual(knobsToSysctls(e2.getKnobs()), want);
       assert.deepEqual(cs2.model.sysctl, want);
     } finally {
       cleanup();
@@ -499,7 +499,7 @@ describe('ControlService: SYNPROXY sysctls and counters', () => {
       const e = smallEngine();
       const cs = new ControlService({ engine: e, store: new StateStore(dir) });
       assert.equal(await cs.execute({ op: 'setSysctl', values: { synproxy_timestamp: 1 } }), null);
-      assert.equal(e.getSynproxyKnobs().timestamp, true);
+      assert.equal(e.getKnobs().timestamp, true);
       assert.deepEqual(await cs.execute({ op: 'getSysctl', names: ['synproxy_timestamp'] }), {
         synproxy_timestamp: 1,
       });
@@ -508,11 +508,11 @@ describe('ControlService: SYNPROXY sysctls and counters', () => {
       const e2 = smallEngine();
       const cs2 = new ControlService({ engine: e2, store: new StateStore(dir) });
       await cs2.restore((await new StateStore(dir).load())!);
-      assert.equal(e2.getSynproxyKnobs().timestamp, true);
+      assert.equal(e2.getKnobs().timestamp, true);
       assert.equal(cs2.model.sysctl.synproxy_timestamp, 1);
       // and off again
       await cs2.execute({ op: 'setSysctl', values: { synproxy_timestamp: 0 } });
-      assert.equal(e2.getSynproxyKnobs().timestamp, false);
+      assert.equal(e2.getKnobs().timestamp, false);
     } finally {
       cleanup();
     }
@@ -525,7 +525,7 @@ describe('ControlService: SYNPROXY sysctls and counters', () => {
       const store = new StateStore(dir);
       const cs = await base(new ControlService({ engine, store }));
       const saved = readFileSync(store.file, 'utf8');
-      const before = engine.getSynproxyKnobs();
+      const before = engine.getKnobs();
       const n = calls.length;
       const cases: [Partial<SysctlValues>, string, RegExp][] = [
         [
@@ -539,7 +539,7 @@ describe('ControlService: SYNPROXY sysctls and counters', () => {
       ];
       for (const [values, code, re] of cases) {
         await refused(cs.execute({ op: 'setSysctl', values }), code, re);
-        assert.deepEqual(engine.getSynproxyKnobs(), before, JSON.stringify(values));
+        assert.deepEqual(engine.getKnobs(), before, JSON.stringify(values));
         assert.deepEqual(cs.model.sysctl, defaultSysctls());
       }
       assert.equal(calls.length, n, 'the engine was not asked');
@@ -554,10 +554,10 @@ describe('ControlService: SYNPROXY sysctls and counters', () => {
     // An engine that refuses what the model accepts (as a newer engine bound might).
     const engine = new Proxy(e, {
       get(target, prop, recv) {
-        if (prop === 'setSynproxyKnobs') {
-          return (k: Partial<SynproxyKnobs>) => {
+        if (prop === 'setKnobs') {
+          return (k: Partial<EngineKnobs>) => {
             if (k.initMss === 1000) throw new LvsError('EINVAL', 'engine says no');
-            target.setSynproxyKnobs(k);
+            target.setKnobs(k);
           };
         }
         const v = Reflect.get(target, prop, recv);
@@ -581,7 +581,7 @@ describe('ControlService: SYNPROXY sysctls and counters', () => {
     );
     assert.ok(err instanceof BatchError && err.index === 2);
     assert.equal(JSON.stringify(cs.model.toConfig()), before);
-    assert.deepEqual(e.getSynproxyKnobs(), { ...defaultSynproxyKnobs(), wscale: 7 });
+    assert.deepEqual(e.getKnobs(), { ...defaultEngineKnobs(), wscale: 7 });
     assert.equal(e.hasService(SVC2), false);
   });
 
@@ -591,10 +591,10 @@ describe('ControlService: SYNPROXY sysctls and counters', () => {
     await cs.execute({ op: 'setSysctl', values: { synproxy_init_mss: 900, synproxy_defer: 1 } });
     const old = { services: [], timeouts: { tcp: 900, tcpfin: 120, udp: 300 } } as unknown as Config;
     await cs.restore(old);
-    assert.deepEqual(e.getSynproxyKnobs(), defaultSynproxyKnobs());
+    assert.deepEqual(e.getKnobs(), defaultEngineKnobs());
     assert.deepEqual(cs.model.sysctl, defaultSysctls());
     // A ControlService starts from what its engine has.
-    e.setSynproxyKnobs({ synRetry: 5 });
+    e.setKnobs({ synRetry: 5 });
     assert.equal(new ControlService({ engine: e }).model.sysctl.synproxy_syn_retry, 5);
   });
 

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LvsError } from '../../src/common/errors.js';
+import { knobsToSysctls } from '../../src/common/sysctls.js';
 import { type Config, configFromServiceInfos } from '../../src/control/config-model.js';
 import type { ControlEngine } from '../../src/control/control-service.js';
 import type { ServiceConfig } from '../../src/control/protocol.js';
-import { knobsToSysctls } from '../../src/control/sysctl.js';
 import type { EngineConfig } from '../../src/dataplane/config.js';
 import { Engine } from '../../src/dataplane/engine.js';
 
@@ -71,7 +71,7 @@ export function normalize(c: Config, setLike = false): Config {
 
 /** The configuration an engine holds. */
 export function engineConfig(e: ControlEngine): Config {
-  return configFromServiceInfos(e.listServices(), e.getTimeouts(), knobsToSysctls(e.getSynproxyKnobs()));
+  return configFromServiceInfos(e.listServices(), e.getTimeouts(), knobsToSysctls(e.getKnobs()));
 }
 
 /** A fresh temporary directory, removed by the returned function. */

@@ -305,6 +305,21 @@ describe('control server and client', () => {
     await c.close();
   });
 
+  test('a batch is validated in slices: a bad entry past the first slice is named and nothing applies', async () => {
+    const c = new ControlClient(path);
+    const svc = { proto: 'tcp' as const, addr: VIP, port: 9001 };
+    const requests: unknown[] = [{ op: 'addService', svc, opts: {} }];
+    for (let i = 0; i < 1200; i++) requests.push({ op: 'zero' });
+    requests[1100] = { op: 'zero', bogus: 1 };
+    await assert.rejects(
+      c.request({ op: 'batch', requests: requests as Request[] }),
+      (e: unknown) =>
+        e instanceof ControlError && e.code === 'EINVAL' && /req\.requests\[1100\]/.test(e.message),
+    );
+    assert.equal((await c.request({ op: 'list' })).services.filter((s) => s.port === 9001).length, 0);
+    await c.close();
+  });
+
   test('a second server on a live socket refuses to start; a non-socket path is not replaced', async () => {
     await assert.rejects(
       ControlServer.start({ socketPath: path, handler: service }),

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { defaultSysctls } from '../../src/common/sysctls.js';
 import type { Config } from '../../src/control/config-model.js';
 import { MemoryLog } from '../../src/control/log.js';
 import { STATE_VERSION, StateError, StateStore } from '../../src/control/state-store.js';
-import { defaultSysctls } from '../../src/control/sysctl.js';
 import { LIP, RS1, SVC, tempDir } from './helpers.js';
 
 const CONFIG: Config = {

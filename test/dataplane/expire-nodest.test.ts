@@ -50,7 +50,7 @@ describe('deleted dests, services and LIPs', () => {
   for (const what of ['-d', '-Q', '-D', '-C'] as const) {
     test(`expire_nodest_conn=1: ${what} cuts the connection at the next tick, nothing is kept`, () => {
       const e = fixture();
-      e.setSynproxyKnobs({ expireNodestConn: true });
+      e.setKnobs({ expireNodestConn: true });
       establish(e, 40000);
       establish(e, 40001); // another connection (port 1026): same fate
       if (what === '-d') e.delDest(SVC, RS1, 80);
@@ -66,7 +66,7 @@ describe('deleted dests, services and LIPs', () => {
 
   test('expire_nodest_conn=1: -Q of one LIP leaves the connections of the other LIP alone', () => {
     const e = fixture({ lips: [LIP, '192.0.2.201'] });
-    e.setSynproxyKnobs({ expireNodestConn: true });
+    e.setKnobs({ expireNodestConn: true });
     establish(e, 40000); // via LIP (round-robin: first)
     assert.equal(send(e, tcp4(CIP, 40001, VIP, 80, 'S')).d.src, '192.0.2.201');
     e.delLaddr(SVC, LIP);

@@ -75,7 +75,7 @@ const DATA = 'z'.repeat(1200);
 function established(n: Net, withTs: boolean): { e: Engine; cookie: number; lb: number } {
   const e = fixture({ key: n.key, rs: [n.rs], lips: [n.lip], cfg: { cookieSecret: SECRET } });
   e.editService(n.key, { synproxy: true });
-  if (withTs) e.setSynproxyKnobs({ timestamp: true });
+  if (withTs) e.setKnobs({ timestamp: true });
   const synOpts: TcpOption[] = [{ kind: 'mss', value: 1460 }, { kind: 'sackOk' }];
   if (withTs) synOpts.push(NOP, NOP, ts(C_TS, 0));
   const sa = send(e, n.mk(n.cip, 40000, n.vip, 80, 'S', { seq: ISN, options: synOpts }));

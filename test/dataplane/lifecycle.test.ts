@@ -239,7 +239,7 @@ describe('persistence', () => {
 
   test('with expire_quiescent_template a template to a quiesced RS is not followed', () => {
     const e = fixture({ rs: [RS1, RS2] });
-    e.setSynproxyKnobs({ expireQuiescentTemplate: true });
+    e.setKnobs({ expireQuiescentTemplate: true });
     e.editService(SVC, { persistTimeout: 300 });
     assert.equal(send(e, tcp4(CIP, 1, VIP, 80, 'S'), 0).d.dst, RS1);
     e.editDest(SVC, RS1, 80, { weight: 0 });

@@ -94,8 +94,8 @@ describe('FULLNAT closing timeouts (sysctls timeout_timewait, timeout_close)', (
 
   test('IPVS defaults: 120 s in TIME_WAIT, 10 s in CLOSE', () => {
     const e = fixture();
-    assert.equal(e.getSynproxyKnobs().timeoutTimeWait, 120);
-    assert.equal(e.getSynproxyKnobs().timeoutClose, 10);
+    assert.equal(e.getKnobs().timeoutTimeWait, 120);
+    assert.equal(e.getKnobs().timeoutClose, 10);
     toTimeWait(e, 43000, 0);
     e.tick(119_000);
     assert.equal(e.connCount, 1);
@@ -105,7 +105,7 @@ describe('FULLNAT closing timeouts (sysctls timeout_timewait, timeout_close)', (
 
   test('DPVS-like 7 s / 3 s: closed connections (and their ports) go sooner', () => {
     const e = fixture({ cfg: { lportMin: 5000, lportMax: 5000 } });
-    e.setSynproxyKnobs({ timeoutTimeWait: 7, timeoutClose: 3 });
+    e.setKnobs({ timeoutTimeWait: 7, timeoutClose: 3 });
     toTimeWait(e, 43001, 0);
     assert.equal(send(e, tcp4(CIP, 43002, VIP, 80, 'S'), 1000).tx, false, 'the one port is held');
     e.tick(6_500);
@@ -125,10 +125,10 @@ describe('FULLNAT closing timeouts (sysctls timeout_timewait, timeout_close)', (
 
   test('out-of-range values are refused and change nothing', () => {
     const e = fixture();
-    assert.throws(() => e.setSynproxyKnobs({ timeoutTimeWait: 0 }), /at least 1/);
-    assert.throws(() => e.setSynproxyKnobs({ timeoutClose: 86401 }), /timeout_close/);
-    assert.equal(e.getSynproxyKnobs().timeoutTimeWait, 120);
-    assert.equal(e.getSynproxyKnobs().timeoutClose, 10);
+    assert.throws(() => e.setKnobs({ timeoutTimeWait: 0 }), /at least 1/);
+    assert.throws(() => e.setKnobs({ timeoutClose: 86401 }), /timeout_close/);
+    assert.equal(e.getKnobs().timeoutTimeWait, 120);
+    assert.equal(e.getKnobs().timeoutClose, 10);
   });
 });
 

@@ -57,7 +57,7 @@ const NET6: Net = {
 function tsEngine(n: Net = NET4, secret = SECRET, knob = true): Engine {
   const e = fixture({ key: n.key, rs: [n.rs], lips: [n.lip], cfg: { cookieSecret: secret } });
   e.editService(n.key, { synproxy: true });
-  if (knob) e.setSynproxyKnobs({ timestamp: true });
+  if (knob) e.setKnobs({ timestamp: true });
   return e;
 }
 
@@ -301,7 +301,7 @@ describe('SYNPROXY timestamps', () => {
     const e = tsEngine();
     const sa = clientSyn(e, NET4, SYN_OPTS);
     const lb = tsOf(sa.d)!.val;
-    e.setSynproxyKnobs({ timestamp: false });
+    e.setKnobs({ timestamp: false });
     const syn = send(
       e,
       tcp4(CIP, 40000, VIP, 80, 'A', {
@@ -371,11 +371,11 @@ describe('SYNPROXY timestamps', () => {
 
   test('the knob is accepted on and off', () => {
     const e = tsEngine(NET4, SECRET, false);
-    assert.equal(e.getSynproxyKnobs().timestamp, false);
-    e.setSynproxyKnobs({ timestamp: true });
-    assert.equal(e.getSynproxyKnobs().timestamp, true);
+    assert.equal(e.getKnobs().timestamp, false);
+    e.setKnobs({ timestamp: true });
+    assert.equal(e.getKnobs().timestamp, true);
     assert.deepEqual(kinds(clientSyn(e, NET4, SYN_OPTS).d), ['mss', 'sackOk', 'ts']);
-    e.setSynproxyKnobs({ timestamp: false });
+    e.setKnobs({ timestamp: false });
     assert.deepEqual(kinds(clientSyn(e, NET4, SYN_OPTS).d), ['mss', 'sackOk']);
   });
 });

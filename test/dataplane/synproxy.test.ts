@@ -401,7 +401,7 @@ describe('SYNPROXY', () => {
 
   test('with defer on, only data opens the RS side', () => {
     const e = spFixture();
-    e.setSynproxyKnobs({ defer: true });
+    e.setKnobs({ defer: true });
     const cookie = synAck(e);
     assert.equal(send(e, tcp4(CIP, 40000, VIP, 80, 'A', { seq: ISN + 1, ack: cookie + 1 })).tx, false);
     assert.equal(e.connCount, 0);
@@ -444,14 +444,11 @@ describe('SYNPROXY', () => {
 
   test('knobs are validated as a whole', () => {
     const e = spFixture();
-    assert.throws(() => e.setSynproxyKnobs({ wscale: 15 }), /wscale/);
-    assert.throws(() => e.setSynproxyKnobs({ initMss: 1400, synRetry: 9 }), /syn_retry/);
-    assert.equal(e.getSynproxyKnobs().initMss, 1452, 'nothing changed');
-    assert.throws(
-      () => e.setSynproxyKnobs({ timestamp: 1 as unknown as boolean }),
-      /timestamp must be on or off/,
-    );
-    e.setSynproxyKnobs({ initMss: 1400, sack: false });
+    assert.throws(() => e.setKnobs({ wscale: 15 }), /wscale/);
+    assert.throws(() => e.setKnobs({ initMss: 1400, synRetry: 9 }), /syn_retry/);
+    assert.equal(e.getKnobs().initMss, 1452, 'nothing changed');
+    assert.throws(() => e.setKnobs({ timestamp: 1 as unknown as boolean }), /timestamp must be on or off/);
+    e.setKnobs({ initMss: 1400, sack: false });
     const r = send(e, tcp4(CIP, 1, VIP, 80, 'S', { options: [{ kind: 'sackOk' }] }));
     assert.deepEqual(
       r.d.tcp!.options!.filter((o) => o.kind !== 'nop'),

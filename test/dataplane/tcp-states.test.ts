@@ -3,16 +3,8 @@
 // written out here independently of the module's own string table.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { defaultConfig } from '../../src/dataplane/config.js';
 import {
   DEFAULT_TIMEOUTS_S,
-  DIR_IN,
-  DIR_OUT,
-  EV_ACK,
-  EV_FIN,
-  EV_NONE,
-  EV_RST,
-  EV_SYN,
   S_CLOSE,
   S_CLOSE_WAIT,
   S_ESTABLISHED,
@@ -27,6 +19,16 @@ import {
   S_TIME_WAIT,
   S_UDP,
   STATE_NAMES,
+} from '../../src/common/vocabulary.js';
+import { defaultConfig } from '../../src/dataplane/config.js';
+import {
+  DIR_IN,
+  DIR_OUT,
+  EV_ACK,
+  EV_FIN,
+  EV_NONE,
+  EV_RST,
+  EV_SYN,
   TCP_FLAGS_NEXT,
   TCP_NEXT_STATE,
   tcpEvent,

@@ -12,7 +12,7 @@ import { ControlService } from '../../src/control/control-service.js';
 import type { Request } from '../../src/control/protocol.js';
 import { StateStore } from '../../src/control/state-store.js';
 import { Engine } from '../../src/dataplane/engine.js';
-import { checkRequests, type HostView, needsHostCheck } from '../../src/host/host-check.js';
+import { checkRequests, type HostView, needsHostCheck, requestChecker } from '../../src/host/host-check.js';
 
 const VIEW: HostView = {
   tun: 'lvs0',
@@ -108,7 +108,7 @@ describe('control service with a host check', () => {
     const svc = new ControlService({
       engine,
       store,
-      hostCheck: async (reqs, model) => checkRequests(reqs, model, VIEW),
+      hostCheck: async (reqs, model) => requestChecker(reqs, model, VIEW),
     });
     await assert.rejects(
       svc.execute({ op: 'addService', svc: { ...SVC, addr: '198.51.100.1' }, opts: {} }),
@@ -135,7 +135,7 @@ describe('control service with a host check', () => {
       hostCheck: async (reqs, model) => {
         // The LIP's check is slow: the RS request arrives while it runs.
         if (reqs[0]!.op === 'addLaddr') await new Promise((r) => setTimeout(r, 50));
-        return checkRequests(reqs, model, VIEW);
+        return requestChecker(reqs, model, VIEW);
       },
     });
     await svc.execute({ op: 'batch', requests: base() });

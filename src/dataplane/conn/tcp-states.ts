@@ -1,38 +1,22 @@
 // The IPVS TCP state machine as data: next state = table[(dir*4 + event) * S_LAST + state].
 // Rows follow Linux IPVS (ip_vs_proto_tcp.c) for the two directions a FULLNAT balancer sees.
 
-export const S_NONE = 0;
-export const S_ESTABLISHED = 1;
-export const S_SYN_SENT = 2;
-export const S_SYN_RECV = 3;
-export const S_FIN_WAIT = 4;
-export const S_TIME_WAIT = 5;
-export const S_CLOSE = 6;
-export const S_CLOSE_WAIT = 7;
-export const S_LAST_ACK = 8;
-export const S_LISTEN = 9;
-export const S_SYNACK = 10;
-/** UDP connections have this single state (IPVS prints it as UDP). */
-export const S_UDP = 11;
-export const S_LAST = 12;
-
-export const STATE_NAMES: readonly string[] = [
-  'NONE',
-  'ESTABLISHED',
-  'SYN_SENT',
-  'SYN_RECV',
-  'FIN_WAIT',
-  'TIME_WAIT',
-  'CLOSE',
-  'CLOSE_WAIT',
-  'LAST_ACK',
-  'LISTEN',
-  'SYNACK',
-  'UDP',
-];
-
-/** Default timeouts in seconds (mainline IPVS). */
-export const DEFAULT_TIMEOUTS_S: readonly number[] = [2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120, 300];
+// The state numbers, names and default timeouts are shared vocabulary (common/vocabulary.ts).
+import {
+  S_CLOSE,
+  S_CLOSE_WAIT,
+  S_ESTABLISHED,
+  S_FIN_WAIT,
+  S_LAST,
+  S_LAST_ACK,
+  S_LISTEN,
+  S_NONE,
+  S_SYN_RECV,
+  S_SYN_SENT,
+  S_SYNACK,
+  S_TIME_WAIT,
+  S_UDP,
+} from '../../common/vocabulary.js';
 
 export const DIR_IN = 0; // client -> real server
 export const DIR_OUT = 1; // real server -> client

@@ -1,14 +1,15 @@
-// The SYNPROXY knobs under Alibaba LVS's sysctl names (net.ipv4.vs.synproxy_*), as the control
+// The engine's knobs under Alibaba LVS's sysctl names (net.ipv4.vs.synproxy_*, expire_*,
+// timeout_timewait, timeout_close), as the control
 // protocol, the configuration model, the state file and `lvsadm --sysctl` name them. Values are
 // integers as sysctls are: booleans are 0 or 1. One table says each name's engine knob, its range
 // and what it does; the model checks requests with it, the CLI parses and documents with it.
-import { LvsError } from '../common/errors.js';
-import { defaultSynproxyKnobs, type SynproxyKnobs } from '../common/vocabulary.js';
+import { LvsError } from './errors.js';
+import { defaultEngineKnobs, type EngineKnobs } from './vocabulary.js';
 
 export interface SysctlSpec {
   readonly name: string;
-  /** The engine's knob (SynproxyKnobs field). */
-  readonly knob: keyof SynproxyKnobs;
+  /** The engine's knob (EngineKnobs field). */
+  readonly knob: keyof EngineKnobs;
   /** 'bool': 0 or 1 for a boolean knob; 'int': an integer from min to max. */
   readonly kind: 'bool' | 'int';
   readonly min: number;
@@ -17,7 +18,7 @@ export interface SysctlSpec {
   readonly help: string;
 }
 
-/** In Alibaba's documentation order. Ranges are the engine's (Engine.setSynproxyKnobs). */
+/** In Alibaba's documentation order. Ranges are the engine's (Engine.setKnobs). */
 const SPECS = [
   {
     name: 'synproxy_init_mss',
@@ -145,7 +146,7 @@ export function sysctlSpec(name: string): SysctlSpec | undefined {
 }
 
 /** The engine's knobs as sysctl values. */
-export function knobsToSysctls(k: SynproxyKnobs): SysctlValues {
+export function knobsToSysctls(k: EngineKnobs): SysctlValues {
   const out = {} as SysctlValues;
   for (const s of SPECS) {
     const v = k[s.knob];
@@ -155,19 +156,19 @@ export function knobsToSysctls(k: SynproxyKnobs): SysctlValues {
 }
 
 /** Sysctl values (names already checked) as engine knobs; only the names given. */
-export function sysctlsToKnobs(values: Partial<Record<string, number>>): Partial<SynproxyKnobs> {
-  const out: Partial<Record<keyof SynproxyKnobs, number | boolean>> = {};
+export function sysctlsToKnobs(values: Partial<Record<string, number>>): Partial<EngineKnobs> {
+  const out: Partial<Record<keyof EngineKnobs, number | boolean>> = {};
   for (const [name, v] of Object.entries(values)) {
     const s = BY_NAME.get(name);
     if (!s || v === undefined) continue;
     out[s.knob] = s.kind === 'bool' ? v !== 0 : v;
   }
-  return out as Partial<SynproxyKnobs>;
+  return out as Partial<EngineKnobs>;
 }
 
 /** Alibaba's defaults (the engine's). */
 export function defaultSysctls(): SysctlValues {
-  return knobsToSysctls(defaultSynproxyKnobs());
+  return knobsToSysctls(defaultEngineKnobs());
 }
 
 /** Why `value` is not acceptable for `name` (an LvsError to throw), or undefined when it is. */

@@ -1,9 +1,8 @@
-// The sysctl table (src/control/sysctl.ts): Alibaba's names, the engine's defaults, a one-to-one
-// mapping onto SynproxyKnobs, and the same verdicts (accept, or refuse with the same code) as
-// Engine.setSynproxyKnobs for every value around every bound.
+// The sysctl table (src/common/sysctls.ts): Alibaba's names, the engine's defaults, a one-to-one
+// mapping onto EngineKnobs, and the same verdicts (accept, or refuse with the same code) as
+// Engine.setKnobs for every value around every bound.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { defaultSynproxyKnobs } from '../../src/common/vocabulary.js';
 import {
   checkSysctls,
   defaultSysctls,
@@ -13,8 +12,9 @@ import {
   SYSCTLS,
   sysctlRefusal,
   sysctlsToKnobs,
-} from '../../src/control/sysctl.js';
-import { outcome, smallEngine } from './helpers.js';
+} from '../../src/common/sysctls.js';
+import { defaultEngineKnobs } from '../../src/common/vocabulary.js';
+import { outcome, smallEngine } from '../control/helpers.js';
 
 const codeOf = (verdict: string) => (verdict === 'ok' ? 'ok' : verdict.slice(0, verdict.indexOf(':')));
 
@@ -60,18 +60,18 @@ describe('sysctl table', () => {
 
   test('every engine knob has exactly one sysctl; conversions are inverse', () => {
     const knobs = SYSCTLS.map((s) => s.knob).sort();
-    assert.deepEqual(knobs, Object.keys(defaultSynproxyKnobs()).sort());
+    assert.deepEqual(knobs, Object.keys(defaultEngineKnobs()).sort());
     for (const s of SYSCTLS) {
-      const def = defaultSynproxyKnobs()[s.knob];
+      const def = defaultEngineKnobs()[s.knob];
       assert.equal(s.kind === 'bool', typeof def === 'boolean', s.name);
     }
-    assert.deepEqual(sysctlsToKnobs(defaultSysctls()), defaultSynproxyKnobs());
+    assert.deepEqual(sysctlsToKnobs(defaultSysctls()), defaultEngineKnobs());
     assert.deepEqual(sysctlsToKnobs({ synproxy_sack: 0, synproxy_dup_ack_thresh: 4 }), {
       sack: false,
       ackStormThresh: 4,
     });
     assert.deepEqual(sysctlsToKnobs({ nope: 1 }), {});
-    const k = { ...defaultSynproxyKnobs(), defer: true, maxSavedAcks: 7 };
+    const k = { ...defaultEngineKnobs(), defer: true, maxSavedAcks: 7 };
     assert.deepEqual(sysctlsToKnobs(knobsToSysctls(k)), k);
   });
 
@@ -94,7 +94,7 @@ describe('sysctl table', () => {
     });
   });
 
-  test('same verdicts as Engine.setSynproxyKnobs around every bound; accepted values reach the engine', () => {
+  test('same verdicts as Engine.setKnobs around every bound; accepted values reach the engine', () => {
     let checked = 0;
     for (const s of SYSCTLS) {
       const values = [s.min - 1, s.min, s.min + 1, s.max - 1, s.max, s.max + 1, 0, 1, 1.5, 1e9];
@@ -106,12 +106,12 @@ describe('sysctl table', () => {
           continue;
         }
         const engine = smallEngine();
-        const e = outcome(() => engine.setSynproxyKnobs(sysctlsToKnobs({ [s.name]: v })));
+        const e = outcome(() => engine.setKnobs(sysctlsToKnobs({ [s.name]: v })));
         assert.equal(codeOf(model), codeOf(e), `${s.name}=${v}: model ${model}, engine ${e}`);
         if (model === 'ok') {
-          assert.equal(knobsToSysctls(engine.getSynproxyKnobs())[s.name as 'synproxy_sack'], v);
+          assert.equal(knobsToSysctls(engine.getKnobs())[s.name as 'synproxy_sack'], v);
         } else {
-          assert.deepEqual(engine.getSynproxyKnobs(), defaultSynproxyKnobs(), 'refused: nothing changed');
+          assert.deepEqual(engine.getKnobs(), defaultEngineKnobs(), 'refused: nothing changed');
         }
         checked++;
       }
