@@ -12,7 +12,8 @@ export type LvsErrorCode =
   | 'SCHED_NOT_FOUND'
   | 'NO_MEMORY' // a fixed-size table is full
   | 'FAMILY_MISMATCH'
-  | 'UNSUPPORTED';
+  | 'UNSUPPORTED'
+  | 'EHOST'; // the host could not carry out a change (routes, proxy entries): it was undone
 
 const DEFAULT_MESSAGES: Record<LvsErrorCode, string> = {
   EINVAL: 'Invalid argument',
@@ -26,6 +27,7 @@ const DEFAULT_MESSAGES: Record<LvsErrorCode, string> = {
   NO_MEMORY: 'Memory allocation problem',
   FAMILY_MISMATCH: 'Address family mismatch',
   UNSUPPORTED: 'Operation not supported',
+  EHOST: 'The host could not carry out the change',
 };
 
 const BRAND = Symbol.for('lvsadm.LvsError');

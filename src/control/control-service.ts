@@ -78,8 +78,8 @@ export const SLICE_REQUESTS = 1024;
 /** Longest a slice runs before the event loop gets a turn (checked every SLICE_CHECK requests). */
 export const SLICE_MS = 4;
 const SLICE_CHECK = 32;
-/** Connections per chunk of a streamed listing (a few ms of work and about 400 KB of JSON). */
-export const CONN_CHUNK = 2048;
+/** Connections per chunk of a streamed listing (1-2 ms of work, about 100 KB of JSON, per turn). */
+export const CONN_CHUNK = 512;
 
 /** Receives the parts of a streamed result, in order; the next part waits for its promise. */
 export type PartSink = (items: unknown[]) => void | Promise<void>;
@@ -100,6 +100,13 @@ class Slice {
     this.n = 0;
     this.t0 = performance.now();
   }
+}
+
+/** What undoes an applied change: the engine's inverse requests and the model's undo steps. */
+interface AppliedChange {
+  engineUndo: Request[][];
+  modelUndo: Undo[];
+  slice: Slice;
 }
 
 /** A failure of the control plane itself (not a refused request): code EINTERNAL or ESTATE. */
@@ -124,6 +131,13 @@ export interface ControlServiceOptions {
   /** Milliseconds clock for uptime (default Date.now). */
   now?: () => number;
   hostCheck?: HostCheck;
+  /**
+   * Carries the configuration out on the host (routes, proxy entries), inside each change's turn.
+   * A change it fails for is undone exactly (engine and model) and the previous configuration is
+   * plumbed again; the caller gets EHOST. The restore at start is plumbed too (a failure there is
+   * logged: the periodic repair goes on trying).
+   */
+  plumb?: (model: ConfigModel) => Promise<void>;
 }
 
 /** Applies one request to the engine. */
@@ -183,10 +197,12 @@ export class ControlService {
   private readonly startedAt: number;
   private readonly saver: SaveQueue | null;
   private readonly hostCheck: HostCheck | null;
+  private readonly plumb: ((model: ConfigModel) => Promise<void>) | null;
 
   constructor(opts: ControlServiceOptions) {
     this.engine = opts.engine;
     this.hostCheck = opts.hostCheck ?? null;
+    this.plumb = opts.plumb ?? null;
     this.cur = new ConfigModel(opts.engine.getTimeouts(), knobsToSysctls(opts.engine.getKnobs()));
     this.store = opts.store ?? null;
     this.log = opts.log ?? silentLog;
@@ -214,7 +230,14 @@ export class ControlService {
    * it has, as one all-or-nothing batch. Listeners are told; nothing is saved (it came from there).
    */
   async restore(config: Config): Promise<void> {
-    await this.inTurn(() => this.change([{ op: 'flush' }, ...configToRequests(config)], true));
+    await this.inTurn(async () => {
+      await this.change([{ op: 'flush' }, ...configToRequests(config)], true, null, false);
+      try {
+        await this.plumb?.(this.cur);
+      } catch (err) {
+        this.log.error(`host plumbing of the restored configuration failed: ${(err as Error).message}`);
+      }
+    });
     await this.notify();
   }
 
@@ -305,7 +328,7 @@ export class ControlService {
         } satisfies StatusInfo;
       case 'zero':
         // Counters only: nothing to save, nothing for the host plumbing.
-        await this.inTurn(() => this.change([req]));
+        await this.inTurn(() => this.change([req], false, null, false));
         return null;
       case 'batch':
         await this.checkedChange(req.requests, true);
@@ -319,22 +342,42 @@ export class ControlService {
 
   /**
    * Applies requests all-or-nothing to the model and the engine, in slices (see the top of the
-   * file); run it in a turn (inTurn). `batch` makes refusals BatchErrors naming the position.
+   * file), then (`plumb`) to the host; run it in a turn (inTurn). `batch` makes refusals
+   * BatchErrors naming the position.
    */
   private async change(
     reqs: readonly Request[],
     batch = false,
     check: RequestCheck | null = null,
+    plumb = true,
   ): Promise<void> {
     let done!: () => void;
     this.applying = new Promise((r) => {
       done = r;
     });
     try {
-      await this.applySliced(reqs, batch, check);
+      const undo = await this.applySliced(reqs, batch, check);
+      if (plumb && this.plumb) await this.plumbOrUndo(undo);
     } finally {
       this.applying = null;
       done();
+    }
+  }
+
+  /** The host refused what the engine and model now hold: undo both, plumb the old state back. */
+  private async plumbOrUndo(undo: AppliedChange): Promise<void> {
+    try {
+      await this.plumb!(this.cur);
+      return;
+    } catch (err) {
+      const why = (err as Error).message;
+      await this.rollback(undo.engineUndo, undo.modelUndo, `host plumbing failed: ${why}`, undo.slice);
+      try {
+        await this.plumb!(this.cur);
+      } catch (again) {
+        this.log.error(`host plumbing of the previous configuration failed too: ${(again as Error).message}`);
+      }
+      throw new LvsError('EHOST', `the host could not carry out the change (${why}); nothing was changed`);
     }
   }
 
@@ -342,7 +385,7 @@ export class ControlService {
     reqs: readonly Request[],
     batch: boolean,
     check: RequestCheck | null,
-  ): Promise<void> {
+  ): Promise<AppliedChange> {
     const refusal = (i: number, err: unknown): unknown =>
       batch && LvsError.is(err) && !(err instanceof BatchError) ? new BatchError(i, reqs[i]!.op, err) : err;
     const slice = new Slice();
@@ -384,6 +427,7 @@ export class ControlService {
       this.cur.apply(r, modelUndo);
       if (slice.due()) await slice.yield();
     }
+    return { engineUndo, modelUndo, slice };
   }
 
   /**
@@ -424,7 +468,7 @@ export class ControlService {
   ): Promise<void> {
     if (engineUndo.length > 0) {
       this.log.info(
-        `engine refused a change after ${engineUndo.length} of its requests: ${String(why)}; undoing them`,
+        `a change failed after ${engineUndo.length} of its requests were applied (${String(why)}); undoing them`,
       );
     }
     for (let j = modelUndo.length - 1; j >= 0; j--) {

@@ -1,6 +1,8 @@
 // Brings up the control plane of a daemon: refuse if another daemon owns the socket, load the
 // state (refuse to start on a corrupt file), restore it into the engine, then listen. The daemon
 // (src/daemon/) calls this once its engine exists; tests run it in a child process.
+
+import type { ConfigModel } from './config-model.js';
 import {
   type ChangeListener,
   type ControlEngine,
@@ -22,6 +24,8 @@ export interface ControlPlaneOptions {
   onChange?: ChangeListener;
   /** Asked before every change (not the restore at start). */
   hostCheck?: HostCheck;
+  /** Carries every change out on the host; a change it fails for is undone (ControlServiceOptions). */
+  plumb?: (model: ConfigModel) => Promise<void>;
   version?: string;
   tun?: string;
 }
@@ -48,6 +52,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ...(opts.version !== undefined ? { version: opts.version } : {}),
     ...(opts.tun !== undefined ? { tun: opts.tun } : {}),
     ...(opts.hostCheck !== undefined ? { hostCheck: opts.hostCheck } : {}),
+    ...(opts.plumb !== undefined ? { plumb: opts.plumb } : {}),
   });
   if (opts.onChange) service.onChange(opts.onChange);
   if (config) {

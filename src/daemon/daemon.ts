@@ -130,6 +130,25 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
     wanted = current;
     return syncWanted();
   };
+  // A change's own plumbing (in its turn): a failure is thrown back, so the control service
+  // undoes the change and plumbs the previous configuration (all or nothing, host included).
+  const plumbChange = (model: ConfigModel): Promise<void> => {
+    configured = model;
+    drainGen = engine.drainGen;
+    current = wantedNow();
+    wanted = null;
+    const w = current;
+    const run = syncing.then(async () => {
+      await plumber.sync(w);
+    });
+    syncing = run.then(
+      () => {
+        lastError = '';
+      },
+      () => {},
+    );
+    return run;
+  };
 
   let control: ControlPlane;
   try {
@@ -138,7 +157,7 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
       stateDir: opts.stateDir,
       socketPath: opts.socketPath,
       log,
-      onChange: syncHost,
+      plumb: plumbChange,
       // Refuses, before anything changes, what the host cannot carry out (host-check.ts).
       hostCheck: async (reqs, model) =>
         reqs.some(needsHostCheck) ? requestChecker(reqs, model, await plumber.view()) : null,
