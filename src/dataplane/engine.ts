@@ -1,5 +1,6 @@
 // The engine's public face: control operations that validate fully before changing anything
-// (so a refused change leaves no trace), and read-outs for listings. The packet path is core.ts.
+// (so a refused change leaves no trace), and read-outs for listings. The packet path starts at
+// core.ts.
 import { type Family, formatIp, prefixMask } from '../common/addr.js';
 import { LvsError } from '../common/errors.js';
 import type { EngineKnobs } from '../common/vocabulary.js';
@@ -14,14 +15,16 @@ import {
   protoNum,
 } from './config-checks.js';
 import { CONN_F_IPV6, CONN_F_UDP, CONN_F_USED } from './conn/table.js';
+import { expireConn } from './conn-lifecycle.js';
 import { EngineCore } from './core.js';
 import { COUNTER_NAMES } from './counters.js';
 import { FK_PORT, flowKeyPort } from './flow-map.js';
-import { LOCAL_VIP } from './local-addrs.js';
+import { LOCAL_VIP, localDelete, localFull, localGet, localSet, setAddrKey } from './local-addrs.js';
 import { isPrime, MH_TAB_SIZE_MAX } from './sched/mh.js';
 import { getScheduler } from './sched/registry.js';
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, Dest, FWD_FULLNAT, PROTO_TCP, Service } from './service.js';
 import { ST_STRIDE, type StatsCounters, type StatsRates } from './stats.js';
+import { retireDestStats, retireSvcStats, syncStats } from './stats-rollup.js';
 
 export type ProtoName = 'tcp' | 'udp';
 
@@ -167,7 +170,7 @@ export class Engine extends EngineCore {
     const a = parseAddr(key.addr, 'virtual');
     checkPort(key.port, 'virtual');
     const m = this.svcMap;
-    this.setAddrKey(m.key, a.words, a.family);
+    setAddrKey(m.key, a.words, a.family);
     m.key[FK_PORT] = flowKeyPort(key.port, proto, a.family);
     const idx = m.get();
     if (idx < 0) throw new LvsError('SVC_NOT_FOUND');
@@ -198,12 +201,12 @@ export class Engine extends EngineCore {
     checkPort(key.port, 'virtual');
     this.checkOptions(a.family, key.port, opts);
     const m = this.svcMap;
-    this.setAddrKey(m.key, a.words, a.family);
+    setAddrKey(m.key, a.words, a.family);
     m.key[FK_PORT] = flowKeyPort(key.port, proto, a.family);
     if (m.get() >= 0) throw new LvsError('SVC_EXISTS');
-    const local = this.localGet(a.family, a.words);
+    const local = localGet(this, a.family, a.words);
     if (local >= 0) throw new LvsError('EINVAL', `${key.addr} is a local address (LIP) and cannot be a VIP`);
-    if (local !== LOCAL_VIP && this.localFull(a.family))
+    if (local !== LOCAL_VIP && localFull(this, a.family))
       throw new LvsError('NO_MEMORY', 'too many local addresses');
     const idx = this.freeSvc.pop();
     if (idx === undefined) throw new LvsError('NO_MEMORY', 'too many services');
@@ -216,14 +219,14 @@ export class Engine extends EngineCore {
     this.svcs[idx] = svc;
     this.svcAddr.set(a.words, idx * 4);
     this.svcStats.reset(idx);
-    this.setAddrKey(m.key, a.words, a.family);
+    setAddrKey(m.key, a.words, a.family);
     m.key[FK_PORT] = flowKeyPort(key.port, proto, a.family);
     m.set(idx);
     // Keyed by the parsed words, not the caller's spelling: 2001:DB8::1 and 2001:db8::1 are one VIP.
     const vk = addrKey(a.family, a.words, 0);
     this.vipRefs.set(vk, (this.vipRefs.get(vk) ?? 0) + 1);
     this.destIndex.set(svc, new Map());
-    this.localSet(a.family, a.words, LOCAL_VIP);
+    localSet(this, a.family, a.words, LOCAL_VIP);
   }
 
   private applyOptions(svc: Service, o: ServiceOptions): void {
@@ -309,7 +312,7 @@ export class Engine extends EngineCore {
         this.purgeDest.has(this.dests[ct.dest(id)]!) ||
         (las?.has(ct.laddr(id)) === true && !svc.laddrs.includes(ct.laddr(id)))
       )
-        this.expireConn(id);
+        expireConn(this, id);
     }
     if (this.purgeLeft === 0) {
       this.purgeSvc.clear();
@@ -346,7 +349,7 @@ export class Engine extends EngineCore {
     svc.laddrs = [];
     svc.sched.doneService?.(svc);
     const m = this.svcMap;
-    this.setAddrKey(m.key, svc.addr, svc.family);
+    setAddrKey(m.key, svc.addr, svc.family);
     m.key[FK_PORT] = flowKeyPort(svc.port, svc.proto, svc.family);
     m.delete();
     this.destIndex.delete(svc);
@@ -354,7 +357,7 @@ export class Engine extends EngineCore {
     const n = (this.vipRefs.get(vk) ?? 1) - 1;
     if (n === 0) {
       this.vipRefs.delete(vk);
-      this.localDelete(svc.family, svc.addr);
+      localDelete(this, svc.family, svc.addr);
     } else {
       this.vipRefs.set(vk, n);
     }
@@ -367,7 +370,7 @@ export class Engine extends EngineCore {
 
   private freeService(svc: Service): void {
     this.drainGen++;
-    this.retireSvcStats(svc);
+    retireSvcStats(this, svc);
     this.svcs[svc.idx] = undefined;
     this.freeSvc.push(svc.idx);
   }
@@ -440,16 +443,16 @@ export class Engine extends EngineCore {
     this.releaseTemplateDestIfIdle(d.idx);
   }
 
-  protected override releaseTemplateDestIfIdle(destIdx: number): void {
+  override releaseTemplateDestIfIdle(destIdx: number): void {
     const d = this.dests[destIdx];
     if (d && !d.available && d.activeConns + d.inactConns === 0 && d.persistConns === 0) {
-      this.retireDestStats(d);
+      retireDestStats(this, d);
       this.dests[destIdx] = undefined;
       this.freeDest.push(destIdx);
     }
   }
 
-  protected override onConnGone(svc: Service, dest: Dest, la: number): void {
+  override onConnGone(svc: Service, dest: Dest, la: number): void {
     if (svc.deleted && svc.refs === 0 && this.svcs[svc.idx] === svc) this.freeService(svc);
     if (!dest.available) this.releaseTemplateDestIfIdle(dest.idx);
     const lp = this.laddrs;
@@ -466,15 +469,15 @@ export class Engine extends EngineCore {
         'FAMILY_MISMATCH',
         'local address and virtual service must be of the same address family',
       );
-    let la = this.localGet(a.family, a.words);
+    let la = localGet(this, a.family, a.words);
     if (la === LOCAL_VIP)
       throw new LvsError('EINVAL', `${addr} is a virtual service address and cannot be a local address`);
     if (la >= 0 && svc.laddrs.includes(la)) throw new LvsError('LADDR_EXISTS');
     if (la < 0) {
-      if (this.localFull(a.family)) throw new LvsError('NO_MEMORY', 'too many local addresses');
+      if (localFull(this, a.family)) throw new LvsError('NO_MEMORY', 'too many local addresses');
       la = this.laddrs.create(a.family, a.words);
       if (la < 0) throw new LvsError('NO_MEMORY', 'too many local addresses');
-      this.localSet(a.family, a.words, la);
+      localSet(this, a.family, a.words, la);
     }
     this.laddrs.svcRefs[la]! += 1;
     svc.laddrs.push(la);
@@ -483,7 +486,7 @@ export class Engine extends EngineCore {
   delLaddr(key: ServiceKey, addr: string): void {
     const svc = this.findSvc(key);
     const a = parseAddr(addr, 'local');
-    const la = this.localGet(a.family, a.words);
+    const la = localGet(this, a.family, a.words);
     const pos = la >= 0 ? svc.laddrs.indexOf(la) : -1;
     if (pos < 0) throw new LvsError('LADDR_NOT_FOUND');
     svc.laddrs.splice(pos, 1);
@@ -509,7 +512,7 @@ export class Engine extends EngineCore {
     const lp = this.laddrs;
     if (lp.family[la] === 0) return;
     this.drainGen++;
-    this.localDelete(lp.family[la]!, lp.addr.subarray(la * 4, la * 4 + 4));
+    localDelete(this, lp.family[la]!, lp.addr.subarray(la * 4, la * 4 + 4));
     lp.destroy(la);
   }
 
@@ -540,7 +543,7 @@ export class Engine extends EngineCore {
       for (const d of this.dests) if (d && d.svc === svc) this.destStats.zero(d.idx);
       this.svcRetired.fill(0, svc.idx * ST_STRIDE, (svc.idx + 1) * ST_STRIDE);
       this.svcStats.zero(svc.idx);
-      this.syncStats();
+      syncStats(this);
       return;
     }
     this.destStats.zeroAll();
@@ -636,7 +639,7 @@ export class Engine extends EngineCore {
 
   /** Services in creation-slot order (as configured, not deleted). */
   listServices(): ServiceInfo[] {
-    this.syncStats();
+    syncStats(this);
     const out: ServiceInfo[] = [];
     const busiest = this.laddrs.busiestTuples();
     for (const svc of this.svcs) if (svc && !svc.deleted) out.push(this.serviceInfo(svc, busiest));
@@ -644,12 +647,12 @@ export class Engine extends EngineCore {
   }
 
   getService(key: ServiceKey): ServiceInfo {
-    this.syncStats();
+    syncStats(this);
     return this.serviceInfo(this.findSvc(key), this.laddrs.busiestTuples());
   }
 
   totals(): { stats: StatsCounters; rates: StatsRates } {
-    this.syncStats();
+    syncStats(this);
     return { stats: this.totalStats.read(0), rates: this.totalStats.rates(0) };
   }
 

@@ -7,6 +7,7 @@
 // whose quoted seq is outside its send window, and PMTU discovery would stall.
 import { VERDICT_TX } from './batch.js';
 import { CONN_F_SP_TS, CONN_F_SP_WAIT, CONN_F_SYNPROXY, CONN_STRIDE, W_FLAGS, W_SP_A } from './conn/table.js';
+import { lookupIn, lookupOut } from './conn-lookup.js';
 import type { EngineCore } from './core.js';
 import {
   D_ICMP_NO_CONN,
@@ -18,50 +19,55 @@ import {
   E_ICMP_XLATE_OUT,
 } from './counters.js';
 import { adjustL4Csum, replaceAddr6, rewrite4, rewrite6 } from './fullnat.js';
-import { LOCAL_VIP } from './local-addrs.js';
-import { checksumDv, csumAdjust, negWord, oddWordDiff, pseudoSum6, sumWord } from './packet/checksum.js';
+import { LOCAL_VIP, localGet } from './local-addrs.js';
+import { checksumDv, csumAdjust, fieldDiff, negWord, pseudoSum6, sumWord } from './packet/checksum.js';
 import {
   ICMP_CSUM,
+  ICMP_HDR_LEN,
+  ICMP_TYPE,
   ICMP4_ECHO_REPLY,
   ICMP4_ECHO_REQUEST,
   ICMP6_ECHO_REPLY,
   ICMP6_ECHO_REQUEST,
   icmp4IsError,
   icmp6IsError,
+  PROTO_ICMPV6,
 } from './packet/icmp.js';
 import { IPV4_CSUM, IPV4_DST, IPV4_SRC, IPV4_TTL } from './packet/ipv4.js';
 import { IPV6_DST, IPV6_HOP_LIMIT, IPV6_SRC, NH_DSTOPTS, NH_HOPOPTS, NH_ROUTING } from './packet/ipv6.js';
 import type { PacketInfo } from './packet/parse.js';
-import { TCPOPT_EOL, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_TIMESTAMP } from './packet/tcp-options.js';
+import { TH_ACK } from './packet/tcp.js';
+import { TCPOPT_SACK, TCPOPT_TIMESTAMP, tcpNextOption } from './packet/tcp-options.js';
+import { PROTO_TCP, PROTO_UDP } from './service.js';
 import { ST_INBYTES, ST_INPKTS, ST_OUTBYTES, ST_OUTPKTS } from './stats.js';
+import { account } from './stats-rollup.js';
+import type { SynproxyTimestamps } from './synproxy-ts.js';
 
-const PROTO_TCP = 6;
-const PROTO_UDP = 17;
-const PROTO_ICMPV6 = 58;
-const ICMP_HDR = 8;
-const TH_ACK = 0x10;
-
-/** Checksum difference of the 32-bit field at `e` (TCP header at l4) going from ov to nv. */
-function fieldDiff(l4: number, e: number, ov: number, nv: number): number {
-  return ((e - l4) & 1) === 0 ? negWord(ov) + sumWord(nv) : oddWordDiff(ov, nv);
-}
+/** What ICMP translation uses of the engine core (core.ts): lookups, addresses, counters. */
+export type IcmpTables = Pick<
+  EngineCore,
+  'conns' | 'laddrs' | 'destAddr' | 'svcAddr' | 'local4' | 'localMap' | 'destStats' | 'counters' | 'drop'
+>;
 
 export class IcmpTranslator {
-  private readonly core: EngineCore;
+  private readonly core: IcmpTables;
+  /** SYNPROXY's timestamp offsets, to undo in quoted segments. */
+  private readonly ts: SynproxyTimestamps;
   /** Inner header fields of the packet being translated. */
   private readonly isrc = new Uint32Array(4);
   private readonly idst = new Uint32Array(4);
 
-  constructor(core: EngineCore) {
+  constructor(core: IcmpTables, ts: SynproxyTimestamps) {
     this.core = core;
+    this.ts = ts;
   }
 
   handle(dv: DataView, pi: PacketInfo): number {
     const core = this.core;
     if (pi.isFrag) return core.drop(D_ICMP_UNSUPPORTED);
-    const local = core.localGet(pi.family, pi.daddr);
+    const local = localGet(core, pi.family, pi.daddr);
     if (local === -1) return core.drop(D_NOT_LOCAL);
-    const type = dv.getUint8(pi.l4);
+    const type = dv.getUint8(pi.l4 + ICMP_TYPE);
     if (pi.family === 4) {
       if (type === ICMP4_ECHO_REQUEST) return this.echo4(dv, pi);
       if (!icmp4IsError(type)) return core.drop(D_ICMP_UNSUPPORTED);
@@ -145,7 +151,7 @@ export class IcmpTranslator {
     const core = this.core;
     const ct = core.conns;
     const v6 = pi.family === 6;
-    const q = pi.l4 + ICMP_HDR;
+    const q = pi.l4 + ICMP_HDR_LEN;
     const end = pi.end;
     const i4 = this.innerL4(dv, q, end, v6);
     if (i4 < 0) return core.drop(D_ICMP_UNSUPPORTED);
@@ -161,12 +167,12 @@ export class IcmpTranslator {
     if (local === LOCAL_VIP) {
       // About a packet we sent to the client (VIP:vport -> CIP:cport): goes to the real server.
       const b = ct.hashIn(proto, this.idst, 0, idport, this.isrc, 0, isport, v6);
-      id = core.lookupIn(b, proto, v6, this.idst, 0, idport, this.isrc, 0, isport);
+      id = lookupIn(ct, core.svcAddr, b, proto, v6, this.idst, 0, idport, this.isrc, 0, isport);
       toRs = true;
     } else {
       // About a packet we sent to the real server (LIP:lport -> RIP:rport): goes to the client.
-      const la = core.localGet(pi.family, this.isrc);
-      id = la >= 0 ? core.lookupOut(la, proto, v6, isport, this.idst, 0, idport) : 0;
+      const la = localGet(core, pi.family, this.isrc);
+      id = la >= 0 ? lookupOut(core, la, proto, v6, isport, this.idst, 0, idport) : 0;
       toRs = false;
     }
     if (id === 0) return core.drop(D_ICMP_NO_CONN);
@@ -239,10 +245,10 @@ export class IcmpTranslator {
     }
     const len = end - l3;
     if (toRs) {
-      core.account(id, len, ST_INPKTS, ST_INBYTES);
+      account(ct, core.destStats, id, len, ST_INPKTS, ST_INBYTES);
       core.counters[E_ICMP_XLATE_IN]! += 1;
     } else {
-      core.account(id, len, ST_OUTPKTS, ST_OUTBYTES);
+      account(ct, core.destStats, id, len, ST_OUTPKTS, ST_OUTBYTES);
       core.counters[E_ICMP_XLATE_OUT]! += 1;
     }
     return VERDICT_TX;
@@ -278,21 +284,15 @@ export class IcmpTranslator {
       dv.setUint32(i4 + 8, nv);
       diff += negWord(ov) + sumWord(nv);
     }
-    const tsoff = (w[o + W_FLAGS]! & CONN_F_SP_TS) !== 0 ? core.sp.ts.offset(id) : 0;
+    const tsoff = (w[o + W_FLAGS]! & CONN_F_SP_TS) !== 0 ? this.ts.offset(id) : 0;
     if (!ack && tsoff === 0) return diff; // no option carries anything translated
     const hend = i4 + ((dv.getUint8(i4 + 12) >>> 4) << 2);
+    // Lengths are checked against the header, not the quote: a cut option still has its first
+    // edges quoted.
     const lim = Math.min(hend, end);
-    for (let i = i4 + 20; i < lim; ) {
+    for (let i = tcpNextOption(dv, i4 + 20, lim, hend); i >= 0; ) {
       const k = dv.getUint8(i);
-      if (k === TCPOPT_EOL) break;
-      if (k === TCPOPT_NOP) {
-        i++;
-        continue;
-      }
-      if (i + 1 >= lim) break;
       const len = dv.getUint8(i + 1);
-      // Checked against the header, not the quote: a cut option still has its first edges quoted.
-      if (len < 2 || i + len > hend) break;
       if (k === TCPOPT_SACK && ack) {
         for (let e = i + 2; e + 4 <= i + len && e + 4 <= end; e += 4) {
           const ov = dv.getUint32(e);
@@ -310,7 +310,7 @@ export class IcmpTranslator {
           diff += fieldDiff(i4, e, ov, nv);
         }
       }
-      i += len;
+      i = tcpNextOption(dv, i + len, lim, hend);
     }
     return diff;
   }

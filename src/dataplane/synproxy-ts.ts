@@ -7,7 +7,7 @@
 // client's TSval from its cookie ACK (`cval`), which the SYN and the ACK to the RS carry. Both
 // columns exist only once the knob has been on (control path), and are only read for connections
 // that wrote them first (CONN_F_SP_TS, or the TS bit of W_SP_A while waiting): no reset needed.
-import { negWord, oddWordDiff, sumWord } from './packet/checksum.js';
+import { fieldDiff } from './packet/checksum.js';
 import { TCPOPT_TIMESTAMP, tcpFindOption } from './packet/tcp-options.js';
 import { halfSipHash } from './syncookie.js';
 
@@ -23,11 +23,6 @@ export function findTs(dv: DataView, l4: number, thl: number): number {
   if (thl >= 32 && dv.getUint32(l4 + 20) === NOP_NOP_TS) return l4 + 22;
   const i = tcpFindOption(dv, l4 + 20, l4 + thl, TCPOPT_TIMESTAMP);
   return i >= 0 && dv.getUint8(i + 1) === 10 ? i : -1;
-}
-
-/** Checksum difference of the 32-bit field at `e` (header at l4) going from ov to nv. */
-function fieldDiff(l4: number, e: number, ov: number, nv: number): number {
-  return ((e - l4) & 1) === 0 ? negWord(ov) + sumWord(nv) : oddWordDiff(ov, nv);
 }
 
 export class SynproxyTimestamps {

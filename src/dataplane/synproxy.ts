@@ -7,7 +7,7 @@
 
 import type { EngineKnobs } from '../common/vocabulary.js';
 import { S_CLOSE, S_ESTABLISHED, S_SYN_SENT } from '../common/vocabulary.js';
-import { VERDICT_DROP, VERDICT_STOLEN, VERDICT_TX } from './batch.js';
+import { type PacketBatch, VERDICT_DROP, VERDICT_STOLEN, VERDICT_TX } from './batch.js';
 import {
   CONN_F_IPV6,
   CONN_F_SP_TS,
@@ -30,6 +30,7 @@ import {
   W_SVC,
   W_TOA_SEQ,
 } from './conn/table.js';
+import { setState } from './conn-lifecycle.js';
 import type { EngineCore } from './core.js';
 import {
   D_SP_ACK_STORM,
@@ -50,7 +51,7 @@ import {
 } from './counters.js';
 import { csumAdjust, negWord, oddWordDiff, sumWord } from './packet/checksum.js';
 import type { PacketInfo } from './packet/parse.js';
-import { TCPOPT_EOL, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_TOA, tcpFindOption } from './packet/tcp-options.js';
+import { TCPOPT_SACK, TCPOPT_TOA, tcpFindOption, tcpNextOption } from './packet/tcp-options.js';
 import { SynCookies, WSCALE_NONE } from './syncookie.js';
 import { emitTcp, OptWriter, SynOptions } from './synproxy-packets.js';
 import { findTs, SynproxyTimestamps } from './synproxy-ts.js';
@@ -65,12 +66,34 @@ const CNT_SHIFT = 24;
 const SPA_SACK = 1 << 20;
 const SPA_TS = 1 << 21;
 
+/**
+ * What SYNPROXY uses of the engine core (core.ts): the connection tables and addresses it builds
+ * segments from, the output queue for retransmissions, counters, and the packet being processed.
+ */
+export type SynproxyHost = Pick<
+  EngineCore,
+  | 'conns'
+  | 'wheel'
+  | 'dests'
+  | 'timeoutMs'
+  | 'laddrs'
+  | 'destAddr'
+  | 'svcAddr'
+  | 'txq'
+  | 'counters'
+  | 'drop'
+  | 'now'
+  | 'txOff'
+  | 'txLen'
+  | 'partial'
+>;
+
 export class Synproxy {
   /** Changed through setKnobs(). */
   knobs: EngineKnobs;
   readonly cookies: SynCookies;
   readonly ts: SynproxyTimestamps;
-  private readonly core: EngineCore;
+  private readonly core: SynproxyHost;
   private readonly syn = new SynOptions();
   private readonly opts = new OptWriter();
   private readonly toaBytes = new Uint8Array(18);
@@ -84,7 +107,7 @@ export class Synproxy {
   /** Connection whose queued segments are to be released after the current packet (0 = none). */
   releaseId = 0;
 
-  constructor(core: EngineCore, knobs: EngineKnobs, secret: Uint32Array, queueSlots: number) {
+  constructor(core: SynproxyHost, knobs: EngineKnobs, secret: Uint32Array, queueSlots: number) {
     this.core = core;
     this.knobs = knobs;
     this.cookies = new SynCookies(secret);
@@ -188,7 +211,7 @@ export class Synproxy {
     w[o + W_SP_B] = (seq - 1) >>> 0;
     w[o + W_TOA_SEQ] = (ack - 1) >>> 0;
     w[o + W_FLAGS] = (w[o + W_FLAGS]! & 0xffff) | CONN_F_SYNPROXY | CONN_F_SP_WAIT;
-    core.setState(id, S_SYN_SENT);
+    setState(core, id, S_SYN_SENT);
     if (pi.end - pi.l4 > thl) this.enqueue(dv, pi.l3, pi.end - pi.l3, id);
     core.counters[E_SP_ACK_OK]! += 1;
     core.txOff = pi.l3;
@@ -271,7 +294,7 @@ export class Synproxy {
     w[o + W_FLAGS] = w[o + W_FLAGS]! & ~CONN_F_SP_WAIT & 0x00ffffff;
     w[o + W_SP_A] = 0; // no delta: the RS side never completed
     this.discard(id);
-    core.setState(id, S_CLOSE);
+    setState(core, id, S_CLOSE);
     core.counters[E_SP_CLIENT_RST]! += 1;
     return VERDICT_TX;
   }
@@ -389,7 +412,7 @@ export class Synproxy {
       w[o + W_FLAGS] = w[o + W_FLAGS]! & ~CONN_F_SP_WAIT & 0x00ffffff;
       w[o + W_SP_A] = 0; // it held the client's options, not a delta: the RS side never opened
       this.discard(id);
-      core.setState(id, S_CLOSE);
+      setState(core, id, S_CLOSE);
       core.counters[E_SP_RS_RST]! += 1;
       return VERDICT_TX;
     }
@@ -448,27 +471,27 @@ export class Synproxy {
     const len = this.emitToRs(dv, pi.l3, id, (cisn + 1) >>> 0, (rsIsn + 1) >>> 0, TH_ACK, opt.pad());
     core.txOff = pi.l3;
     core.txLen = len;
-    core.setState(id, S_ESTABLISHED);
+    setState(core, id, S_ESTABLISHED);
     if (((w[o + W_FLAGS]! >>> (CNT_SHIFT + 4)) & 15) !== 0 || this.qUsed !== 0) this.releaseId = id;
     return VERDICT_TX;
   }
 
-  /** Sends the client segments kept for `releaseId` through the engine into the output queue. */
-  release(): void {
-    const core = this.core;
-    const id = this.releaseId;
-    this.releaseId = 0;
-    const q = core.txq;
+  /**
+   * Moves the oldest segment kept for connection `id` into slot q.count of `q` (placed, not yet
+   * counted in: the caller runs it through the engine and keeps it if it is to be sent) and
+   * returns its length; -1 when none is left. A segment that finds `q` full is dropped, counted.
+   */
+  takeKept(id: number, q: PacketBatch): number {
     for (;;) {
       let best = -1;
       for (let s = 0; s < this.qOwner.length; s++) {
         if (this.qOwner[s] === id && (best < 0 || this.qOrder[s]! < this.qOrder[best]!)) best = s;
       }
-      if (best < 0) break;
+      if (best < 0) return -1;
       this.qOwner[best] = 0;
       this.qUsed--;
       if (q.count === q.capacity) {
-        core.counters[D_TXQ_FULL]! += 1;
+        this.core.counters[D_TXQ_FULL]! += 1;
         continue;
       }
       const i = q.count;
@@ -480,7 +503,7 @@ export class Synproxy {
       // Kept segments were made whole before they were kept. processSlot() moves off/len only
       // when the packet changes size, so they are set here first.
       q.place(i, off, len, VERDICT_DROP);
-      if (core.processSlot(q, i, off, len) === VERDICT_TX) q.count++;
+      return len;
     }
   }
 
@@ -497,17 +520,9 @@ export class Synproxy {
     let diff = negWord(old) + sumWord(nw);
     const thl = (dv.getUint8(l4 + 12) >>> 4) << 2;
     const end = l4 + thl;
-    for (let i = l4 + 20; i < end; ) {
-      const k = dv.getUint8(i);
-      if (k === TCPOPT_EOL) break;
-      if (k === TCPOPT_NOP) {
-        i++;
-        continue;
-      }
-      if (i + 1 >= end) break;
+    for (let i = tcpNextOption(dv, l4 + 20, end, end); i >= 0; ) {
       const len = dv.getUint8(i + 1);
-      if (len < 2 || i + len > end) break;
-      if (k === TCPOPT_SACK) {
+      if (dv.getUint8(i) === TCPOPT_SACK) {
         // Edges at odd offsets from the header would straddle checksum words: fix those by bytes.
         const aligned = ((i + 2 - l4) & 1) === 0;
         for (let e = i + 2; e + 4 <= i + len; e += 4) {
@@ -518,7 +533,7 @@ export class Synproxy {
           else diff += oddWordDiff(ov, nv);
         }
       }
-      i += len;
+      i = tcpNextOption(dv, i + len, end, end);
     }
     if ((w[o + W_FLAGS]! & CONN_F_SP_TS) !== 0) diff += this.ts.inbound(dv, l4, thl, id);
     // A partial checksum is summed over these bytes by the receiver: nothing to patch.

@@ -64,6 +64,11 @@ export function oddWordDiff(ov: number, nv: number): number {
   );
 }
 
+/** Difference (as for csumAdjust) of the 32-bit field at `e` of a header at `hdr`, from ov to nv. */
+export function fieldDiff(hdr: number, e: number, ov: number, nv: number): number {
+  return ((e - hdr) & 1) === 0 ? negWord(ov) + sumWord(nv) : oddWordDiff(ov, nv);
+}
+
 /**
  * Applies an accumulated difference to a checksum field value (RFC 1624 eqn. 3:
  * HC' = ~(~HC + ~m + m')). `diff` is the sum of the removed words' complements and the added words.

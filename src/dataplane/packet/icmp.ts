@@ -1,10 +1,7 @@
 // ICMP (RFC 792) and ICMPv6 (RFC 4443) constants: type(1) code(1) checksum(2) rest(4) body.
 export const ICMP_HDR_LEN = 8;
 export const ICMP_TYPE = 0;
-export const ICMP_CODE = 1;
 export const ICMP_CSUM = 2;
-/** For frag-needed (v4, in the low 16 bits) and packet-too-big (v6, 32 bits): the next-hop MTU. */
-export const ICMP_REST = 4;
 
 export const ICMP4_ECHO_REPLY = 0;
 export const ICMP4_DEST_UNREACH = 3;
@@ -12,7 +9,6 @@ export const ICMP4_SOURCE_QUENCH = 4;
 export const ICMP4_ECHO_REQUEST = 8;
 export const ICMP4_TIME_EXCEEDED = 11;
 export const ICMP4_PARAM_PROBLEM = 12;
-export const ICMP4_FRAG_NEEDED = 4; // code of DEST_UNREACH
 
 export const ICMP6_DEST_UNREACH = 1;
 export const ICMP6_PACKET_TOO_BIG = 2;
@@ -34,5 +30,10 @@ export function icmp4IsError(type: number): boolean {
 }
 
 export function icmp6IsError(type: number): boolean {
-  return type >= ICMP6_DEST_UNREACH && type <= ICMP6_PARAM_PROBLEM;
+  return (
+    type === ICMP6_DEST_UNREACH ||
+    type === ICMP6_PACKET_TOO_BIG ||
+    type === ICMP6_TIME_EXCEEDED ||
+    type === ICMP6_PARAM_PROBLEM
+  );
 }

@@ -33,10 +33,11 @@ import {
   PARSE_BAD_L4_HDR,
   PARSE_BAD_TOTAL_LEN,
   PARSE_BAD_VERSION,
+  PARSE_OK,
   PARSE_TRUNCATED,
 } from './parse-errors.js';
-import { TCP_DOFF, TCP_FLAGS, TCP_MIN_LEN } from './tcp.js';
-import { UDP_HDR_LEN, UDP_LEN } from './udp.js';
+import { TCP_DOFF, TCP_DPORT, TCP_FLAGS, TCP_MIN_LEN, TCP_SPORT } from './tcp.js';
+import { UDP_DPORT, UDP_HDR_LEN, UDP_LEN, UDP_SPORT } from './udp.js';
 
 const PROTO_TCP = 6;
 const PROTO_UDP = 17;
@@ -108,7 +109,7 @@ export function parsePacket(dv: DataView, off: number, len: number, pi: PacketIn
       pi.fragId = dv.getUint16(off + IPV4_ID);
       if ((frag & IPV4_FRAG_OFF_MASK) !== 0) {
         pi.fragTail = true;
-        return 0;
+        return PARSE_OK;
       }
     }
   } else if (ver === 6) {
@@ -156,7 +157,7 @@ export function parsePacket(dv: DataView, off: number, len: number, pi: PacketIn
           pi.nhOff = nhOff;
           pi.l4 = p;
           pi.fragTail = true;
-          return 0;
+          return PARSE_OK;
         }
         // An atomic fragment (offset 0, M clear) is a whole datagram.
         if ((fo & 1) === 0) pi.isFrag = false;
@@ -178,20 +179,20 @@ export function parsePacket(dv: DataView, off: number, len: number, pi: PacketIn
     if (l4len < TCP_MIN_LEN) return pi.isFrag ? PARSE_BAD_L4_HDR : PARSE_TRUNCATED;
     const thl = (dv.getUint8(l4 + TCP_DOFF) >>> 4) << 2;
     if (thl < TCP_MIN_LEN || thl > l4len) return PARSE_BAD_L4_HDR;
-    pi.sport = dv.getUint16(l4);
-    pi.dport = dv.getUint16(l4 + 2);
+    pi.sport = dv.getUint16(l4 + TCP_SPORT);
+    pi.dport = dv.getUint16(l4 + TCP_DPORT);
     pi.tcpFlags = dv.getUint8(l4 + TCP_FLAGS);
   } else if (proto === PROTO_UDP) {
     if (l4len < UDP_HDR_LEN) return pi.isFrag ? PARSE_BAD_L4_HDR : PARSE_TRUNCATED;
     const ulen = dv.getUint16(l4 + UDP_LEN);
     // A first fragment carries only part of the datagram the length describes.
     if (ulen < UDP_HDR_LEN || (!pi.isFrag && ulen > l4len)) return PARSE_BAD_L4_HDR;
-    pi.sport = dv.getUint16(l4);
-    pi.dport = dv.getUint16(l4 + 2);
+    pi.sport = dv.getUint16(l4 + UDP_SPORT);
+    pi.dport = dv.getUint16(l4 + UDP_DPORT);
   } else if (proto === PROTO_ICMP || proto === PROTO_ICMPV6) {
     if (l4len < 8) return PARSE_TRUNCATED;
   }
-  return 0;
+  return PARSE_OK;
 }
 
 /** Folded one's-complement sum of an IPv4 header (0xffff when its checksum is right). */
