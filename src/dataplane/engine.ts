@@ -295,6 +295,7 @@ export class Engine extends EngineCore {
   override tick(now: number): void {
     super.tick(now);
     if (this.purgeLeft > 0) this.purgeStep();
+    if (this.trash.length > 0) this.sweepTrash(now);
   }
 
   private purgeStep(): void {
@@ -345,6 +346,7 @@ export class Engine extends EngineCore {
   private removeService(svc: Service): void {
     // From the end, so each splice is O(1) (lastIndexOf in removeDest).
     for (const d of svc.dests.slice().reverse()) this.removeDest(svc, d);
+    if (this.trash.length > 0) this.sweepTrash(this.now, svc);
     for (const la of svc.laddrs) this.unrefLaddr(la);
     svc.laddrs = [];
     svc.sched.doneService?.(svc);
@@ -394,7 +396,12 @@ export class Engine extends EngineCore {
       );
     checkDestValues(spec);
     if (this.findDest(svc, spec.addr, spec.port)) throw new LvsError('DEST_EXISTS');
-    const idx = this.freeDest.pop();
+    const old = this.fromTrash(svc, a.words, spec.port);
+    if (old) {
+      this.revive(svc, old, spec);
+      return;
+    }
+    const idx = this.freeDest.pop() ?? this.reclaimTrash();
     if (idx === undefined) throw new LvsError('NO_MEMORY', 'too many real servers');
     const d = new Dest(idx, svc, a.family, a.words, spec.port);
     this.laddrs.invalidateTuples();
@@ -430,22 +437,95 @@ export class Engine extends EngineCore {
     const svc = this.findSvc(key);
     const d = this.findDest(svc, addr, port);
     if (!d) throw new LvsError('DEST_NOT_FOUND');
-    this.removeDest(svc, d);
-    // releaseTemplateDestIfIdle freed it if nothing used it; else its connections drain or are cut
+    this.removeDest(svc, d, true);
+    // Kept in the trash; its connections drain, or are cut
     if (this.sp.knobs.expireNodestConn && this.dests[d.idx] === d) this.purge(() => this.purgeDest.add(d));
   }
 
-  private removeDest(svc: Service, d: Dest): void {
-    svc.dests.splice(svc.dests.lastIndexOf(d), 1);
+  /** `trash`: keep it for revival (-d); not when its service goes too. */
+  private removeDest(svc: Service, d: Dest, trash = false): void {
+    const pos = svc.dests.lastIndexOf(d);
+    svc.dests.splice(pos, 1);
     this.destIndex.get(svc)?.delete(addrKey(d.family, d.addr, d.port));
     d.flags &= ~DEST_F_AVAILABLE;
     svc.sched.delDest?.(svc, d);
+    if (trash) {
+      d.trashedAt = this.now;
+      d.trashPos = pos;
+      this.trash.push(d);
+    }
     this.releaseTemplateDestIfIdle(d.idx);
+  }
+
+  // ---- the dest trash ----------------------------------------------------------------------------
+  // As IPVS's: a deleted real server is kept TRASH_MS (its slot, counters, connections), and
+  // adding it again revives it where it was. So -d then -a keeps its statistics and connections,
+  // and undoing a -d (a refused batch) restores it exactly, scheduler order included.
+
+  static readonly TRASH_MS = 60_000;
+  private readonly trash: Dest[] = [];
+
+  private fromTrash(svc: Service, words: Uint32Array, port: number): Dest | undefined {
+    for (let i = this.trash.length - 1; i >= 0; i--) {
+      const d = this.trash[i]!;
+      if (
+        d.svc === svc &&
+        d.port === port &&
+        addrKey(d.family, d.addr, port) === addrKey(d.family, words, port)
+      ) {
+        this.trash.splice(i, 1);
+        return d;
+      }
+    }
+    return undefined;
+  }
+
+  private revive(svc: Service, d: Dest, spec: DestSpec): void {
+    d.trashedAt = -1;
+    d.flags |= DEST_F_AVAILABLE;
+    d.weight = spec.weight ?? 1;
+    d.uThreshold = spec.uThreshold ?? 0;
+    d.lThreshold = spec.lThreshold ?? 0;
+    const total = d.activeConns + d.inactConns;
+    if (d.uThreshold === 0 || total < d.uThreshold) d.flags &= ~DEST_F_OVERLOAD;
+    else d.flags |= DEST_F_OVERLOAD;
+    svc.dests.splice(Math.min(d.trashPos, svc.dests.length), 0, d);
+    this.destIndex.get(svc)?.set(addrKey(d.family, d.addr, d.port), d);
+    svc.sched.addDest?.(svc, d);
+  }
+
+  /** Frees trashed dests older than TRASH_MS (or of a deleted service) once idle. */
+  private sweepTrash(now: number, all: Service | null = null): void {
+    const t = this.trash;
+    let w = 0;
+    for (let i = 0; i < t.length; i++) {
+      const d = t[i]!;
+      if (d.svc === all || d.svc.deleted || now - d.trashedAt >= Engine.TRASH_MS) {
+        d.trashedAt = -1;
+        this.releaseTemplateDestIfIdle(d.idx);
+      } else {
+        t[w++] = d;
+      }
+    }
+    t.length = w;
+  }
+
+  /** A slot when every one is taken: the oldest idle trashed dest gives its own up. */
+  private reclaimTrash(): number | undefined {
+    for (let i = 0; i < this.trash.length; i++) {
+      const d = this.trash[i]!;
+      if (d.activeConns + d.inactConns !== 0 || d.persistConns !== 0) continue;
+      this.trash.splice(i, 1);
+      d.trashedAt = -1;
+      this.releaseTemplateDestIfIdle(d.idx);
+      return this.freeDest.pop();
+    }
+    return undefined;
   }
 
   override releaseTemplateDestIfIdle(destIdx: number): void {
     const d = this.dests[destIdx];
-    if (d && !d.available && d.activeConns + d.inactConns === 0 && d.persistConns === 0) {
+    if (d && !d.available && d.trashedAt < 0 && d.activeConns + d.inactConns === 0 && d.persistConns === 0) {
       retireDestStats(this, d);
       this.dests[destIdx] = undefined;
       this.freeDest.push(destIdx);

@@ -75,15 +75,20 @@ export function fast4(core: EngineCore, dv: DataView, off: number, len: number, 
   const want = CONN_F_USED | (udp ? CONN_F_UDP : 0);
   if (local >= 0) {
     dir = DIR_OUT;
-    // One lport serves several RS tuples: its chain is walked for this one.
-    const next = core.laddrs.outNext;
+    id = core.laddrs.out[local * 2 + (udp ? 1 : 0)]![dport]!;
+    if (id === 0) return -1;
     const da = core.destAddr;
-    for (id = core.laddrs.out[local * 2 + (udp ? 1 : 0)]![dport]!; id !== 0; id = next[id]!) {
-      const o = id * CONN_STRIDE;
-      if ((w[o + W_LDPORT]! & 0xffff) === sport && da[w[o + W_DEST]! * 4] === src) break;
+    let o = id * CONN_STRIDE;
+    if ((w[o + W_LDPORT]! & 0xffff) !== sport || da[w[o + W_DEST]! * 4] !== src) {
+      // One lport serves several RS tuples: the rest of its chain, for this one.
+      const next = core.laddrs.outNext;
+      for (id = next[id]!; id !== 0; id = next[id]!) {
+        o = id * CONN_STRIDE;
+        if ((w[o + W_LDPORT]! & 0xffff) === sport && da[w[o + W_DEST]! * 4] === src) break;
+      }
+      if (id === 0) return -1;
     }
-    if (id === 0 || (w[id * CONN_STRIDE + W_FLAGS]! & (CONN_F_USED | CONN_F_IPV6 | CONN_F_UDP)) !== want)
-      return -1;
+    if ((w[o + W_FLAGS]! & (CONN_F_USED | CONN_F_IPV6 | CONN_F_UDP)) !== want) return -1;
   } else if (local === LOCAL_VIP) {
     const s4 = core.pfSrc;
     const d4 = core.pfDst;

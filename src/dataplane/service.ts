@@ -43,6 +43,10 @@ export class Dest {
   inactConns = 0;
   /** Persistence templates pointing here. */
   persistConns = 0;
+  /** Deleted and kept for revival (Engine's trash): engine ms of the delete, -1 = not trashed. */
+  trashedAt = -1;
+  /** Its position in svc.dests when deleted: a revived dest goes back there. */
+  trashPos = 0;
 
   constructor(idx: number, svc: Service, family: Family, addr: Uint32Array, port: number) {
     this.idx = idx;

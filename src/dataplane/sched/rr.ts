@@ -1,7 +1,7 @@
 // Round robin (ip_vs_rr.c): continue after the last chosen dest, skipping unusable ones.
 //
-// Schedules over svc.dests itself (no copy): adds append, so the position of the last chosen dest
-// stays valid, and a removal shifts it by at most one, which delDest settles in O(1). A batch of N
+// Schedules over svc.dests itself (no copy): an add appends (or, a revived dest, goes back to its
+// old place) and a removal shifts the last chosen dest by at most one, settled in O(1). A batch of N
 // added dests costs O(N), not O(N^2).
 import type { Dest } from '../service.js';
 import { destUsable, type Scheduler } from './scheduler.js';
@@ -10,6 +10,11 @@ class RrState {
   /** The last chosen dest and its position in svc.dests; null / -1 = list head. */
   last: Dest | null = null;
   pos = -1;
+  /**
+   * The last chosen dest when it was deleted, until the next pick: reviving it right away (a
+   * refused batch undone) makes it the last chosen again, so the order goes on exactly.
+   */
+  ghost: Dest | null = null;
 }
 
 export const rr: Scheduler = {
@@ -20,12 +25,25 @@ export const rr: Scheduler = {
   doneService(svc) {
     svc.schedData = null;
   },
+  addDest(svc, dest) {
+    // A revived dest goes back to its old place: one inserted before `last` shifts it by one.
+    const st = svc.schedData as RrState;
+    if (dest === st.ghost) {
+      st.ghost = null;
+      st.last = dest;
+      st.pos = svc.dests[st.pos + 1] === dest ? st.pos + 1 : svc.dests.indexOf(dest);
+      return;
+    }
+    if (st.last === null || svc.dests[st.pos] === st.last) return;
+    st.pos = svc.dests[st.pos + 1] === st.last ? st.pos + 1 : svc.dests.indexOf(st.last);
+  },
   delDest(svc, dest) {
     const st = svc.schedData as RrState;
     if (st.last === null) return;
     // svc.dests has lost exactly one entry: `last` is where it was or one step before.
     if (st.last === dest) {
       // As ip_vs_rr_del_dest: step back so the dest after the removed one comes next.
+      st.ghost = dest;
       st.pos -= 1;
       st.last = st.pos >= 0 ? svc.dests[st.pos]! : null;
     } else if (svc.dests[st.pos] !== st.last) {
@@ -43,6 +61,7 @@ export const rr: Scheduler = {
       if (destUsable(d)) {
         st.pos = i;
         st.last = d;
+        st.ghost = null;
         return d;
       }
     }
