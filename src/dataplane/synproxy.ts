@@ -51,14 +51,12 @@ import {
 } from './counters.js';
 import { csumAdjust, negWord, oddWordDiff, sumWord } from './packet/checksum.js';
 import type { PacketInfo } from './packet/parse.js';
+import { TH_ACK, TH_RST, TH_SYN } from './packet/tcp.js';
 import { TCPOPT_SACK, TCPOPT_TOA, tcpFindOption, tcpNextOption } from './packet/tcp-options.js';
 import { SynCookies, WSCALE_NONE } from './syncookie.js';
 import { emitTcp, OptWriter, SynOptions } from './synproxy-packets.js';
 import { findTs, SynproxyTimestamps } from './synproxy-ts.js';
 
-const TH_SYN = 0x02;
-const TH_RST = 0x04;
-const TH_ACK = 0x10;
 const QUEUE_SLOT = 2048;
 /** W_FLAGS top byte while waiting: low nibble retransmissions, high nibble queued segments. */
 const CNT_SHIFT = 24;
