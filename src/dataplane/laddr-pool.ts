@@ -153,12 +153,14 @@ export class LaddrPool {
     // New connections to a busy tuple cost no hashing: a small cache maps (dest, LIP, proto,
     // rport) to the tuple's slot. Entries stay put while mapGen holds (no insert, no deletion,
     // no dest slot reused: see invalidateTuples()).
-    const id = d * 1024 + la * 2 + pi;
+    const id = (d * this.max + la) * 2 + pi; // past 2^31 it never matches the Int32 cache: no false hit
     const c = (Math.imul(id, 0x9e3779b1) ^ Math.imul(rport, 0x85ebca6b)) >>> 20;
     const m = this.tuples;
     this.pendingGen = this.mapGen;
-    if (this.cacheGen[c] === this.mapGen && this.cacheId[c] === id && this.cachePort[c] === rport) {
-      const i = this.cacheSlot[c]!;
+    const k = this.cache;
+    const e = c * 4;
+    if (k[e] === this.mapGen && k[e + 1] === id && k[e + 2] === rport) {
+      const i = k[e + 3]!;
       this.pendingSlot = i;
       return m.slotValue(i);
     }
@@ -166,10 +168,10 @@ export class LaddrPool {
     const i = m.find();
     this.pendingSlot = i;
     if (i < 0) return 0;
-    this.cacheGen[c] = this.mapGen;
-    this.cacheId[c] = id;
-    this.cachePort[c] = rport;
-    this.cacheSlot[c] = i;
+    k[e] = this.mapGen;
+    k[e + 1] = id;
+    k[e + 2] = rport;
+    k[e + 3] = i;
     return m.slotValue(i);
   }
 
@@ -178,10 +180,8 @@ export class LaddrPool {
     this.mapGen++;
   }
 
-  private readonly cacheGen = new Int32Array(4096).fill(-1);
-  private readonly cacheId = new Int32Array(4096);
-  private readonly cachePort = new Int32Array(4096);
-  private readonly cacheSlot = new Int32Array(4096);
+  /** 4096 entries of (mapGen, dest/LIP/proto id, rport, slot), one cache line per lookup. */
+  private readonly cache = new Int32Array(4096 * 4).fill(-1);
 
   /**
    * What the last tupleUse() (so allocPort()) found: the tuple's slot, or -1 with the tuple's key
