@@ -4,7 +4,7 @@
 // Exit status: 0 ok; 1 the daemon refused (ipvsadm's words on stderr); 2 usage error or no daemon.
 import { packageVersion } from '../common/version.js';
 import type { ConnInfo, Request, Results } from '../control/protocol.js';
-import { CliError, PROGRAM } from './cli-error.js';
+import { CliError, EXIT_LIST_FAILED, EXIT_REFUSED, PROGRAM } from './cli-error.js';
 import { bashCompletion } from './completion.js';
 import {
   batchFailure,
@@ -138,6 +138,17 @@ export function permissionText(socketPath: string): string {
   return `${PROGRAM}: ${socketPath}: Permission denied (you must be root)\n`;
 }
 
+/** Requests that only read: their refusal is a failed listing (exit 1), not a refused change. */
+const READS: ReadonlySet<string> = new Set([
+  'list',
+  'listConns',
+  'getTimeouts',
+  'getSysctl',
+  'dump',
+  'counters',
+  'status',
+]);
+
 type SendOutcome = { ok: true; result: unknown } | { ok: false; exitCode: number };
 
 async function send(
@@ -187,7 +198,8 @@ async function send(
     const text = daemonErrorText(inner?.op ?? req.op, code, failed?.message ?? message);
     const line = failed ? lines?.[failed.index] : undefined;
     err.write(line !== undefined ? `line ${line}: ${text}\n` : `${text}\n`);
-    return { ok: false, exitCode: 1 };
+    // As ipvsadm: a refused change ends with -1 (255), a listing that fails with exit(1).
+    return { ok: false, exitCode: READS.has(req.op) ? EXIT_LIST_FAILED : EXIT_REFUSED };
   } finally {
     try {
       await client?.close?.();

@@ -141,8 +141,10 @@ export function manPage(version: string, date = new Date().toISOString().slice(0
   );
   p('.SH "EXIT STATUS"');
   p(
-    "0 on success; 1 when the daemon refuses the operation (the message is ipvsadm's, such as " +
-      '"Service not defined"); 2 for a usage error or when the daemon cannot be reached.',
+    "As ipvsadm's: 0 on success; 255 when the daemon refuses a change (the message is ipvsadm's, " +
+      'such as "Service not defined"), for an unknown option or a missing argument, and when the ' +
+      'first word is not a command; 2 for an illegal value or combination of options, or when the ' +
+      'daemon cannot be reached; 1 when a listing fails (e.g. \\-L of a service that does not exist).',
   );
   p('.SH EXAMPLES');
   p('.nf');

@@ -8,7 +8,7 @@ import { type Family, formatIp, parseIp, parseIpv4, parseIpv6 } from '../common/
 import { type SysctlSpec, sysctlSpec } from '../common/sysctls.js';
 import { SCHED_F_1, SCHED_F_2, SCHED_F_3, SCHED_F_FALLBACK, SCHED_F_PORT } from '../common/vocabulary.js';
 import type { Request, ServiceKey, ServiceOptions, SysctlName, SysctlValues } from '../control/protocol.js';
-import { CliError, PROGRAM, TRY_HELP } from './cli-error.js';
+import { CliError, EXIT_REFUSED, PROGRAM, TRY_HELP } from './cli-error.js';
 import { type Names, NO_NAMES } from './names.js';
 import {
   COMMANDS,
@@ -282,8 +282,9 @@ const COMMAND_LIST = COMMANDS.filter((c) => c.id !== 'help' && c.id !== 'version
   .map((c) => (c.short.length > 0 ? `-${c.short[0]}` : `--${c.long}`))
   .join(', ');
 
+/** ipvsadm's tryhelp_exit(argv[0], -1): status 255. */
 function tryHelp(first: string): CliError {
-  return new CliError(`${PROGRAM}: ${first}\n${TRY_HELP}`);
+  return new CliError(`${PROGRAM}: ${first}\n${TRY_HELP}`, EXIT_REFUSED);
 }
 
 /** Parses the command line of one lvsadm invocation. */
@@ -335,9 +336,10 @@ export function parseCommand(argv: readonly string[], names: Names = NO_NAMES): 
       const attached = eq >= 0 ? tok.slice(eq + 1) : undefined;
       const c = commandByLong(name);
       const o = c ? undefined : optionByLong(name);
-      if (!c && !o) throw new CliError(`${tok}: unknown option`);
+      // What popt cannot parse ends ipvsadm with -1 (255), not with its fail(2).
+      if (!c && !o) throw new CliError(`${tok}: unknown option`, EXIT_REFUSED);
       if (attached !== undefined && (c || o!.arg === 'none')) {
-        throw new CliError(`--${name}: option does not take a value`);
+        throw new CliError(`--${name}: option does not take a value`, EXIT_REFUSED);
       }
       if (c) {
         setCommand(c);
@@ -347,7 +349,7 @@ export function parseCommand(argv: readonly string[], names: Names = NO_NAMES): 
       commandFirst(o!);
       let value = attached;
       if (value === undefined && o!.arg === 'required') {
-        if (i + 1 >= argv.length) throw new CliError(`${tok}: missing argument`);
+        if (i + 1 >= argv.length) throw new CliError(`${tok}: missing argument`, EXIT_REFUSED);
         value = argv[++i];
       } else if (value === undefined && o!.arg === 'optional') {
         const next = argv[i + 1];
@@ -366,7 +368,7 @@ export function parseCommand(argv: readonly string[], names: Names = NO_NAMES): 
           continue;
         }
         const o = optionByShort(ch, cmd?.id);
-        if (!o) throw new CliError(`-${ch}: unknown option`);
+        if (!o) throw new CliError(`-${ch}: unknown option`, EXIT_REFUSED);
         commandFirst(o);
         if (o.arg === 'none') {
           addOption(o, undefined);
@@ -377,7 +379,7 @@ export function parseCommand(argv: readonly string[], names: Names = NO_NAMES): 
           value = undefined;
           const next = argv[i + 1];
           if (o.arg === 'required') {
-            if (next === undefined) throw new CliError(`-${ch}: missing argument`);
+            if (next === undefined) throw new CliError(`-${ch}: missing argument`, EXIT_REFUSED);
             value = next;
             i++;
           } else if (next !== undefined && !next.startsWith('-')) {
