@@ -62,6 +62,16 @@ export function manPage(version: string, date = new Date().toISOString().slice(0
         'of them, and the daemon logs a warning.',
     ),
   );
+  p('.PP');
+  p(
+    roffEscape(
+      "-E and -e replace, as ipvsadm's do: an option not given goes back to its default, not to its " +
+        'current value. -E without -s means wlc, without -p not persistent, without -M the full mask, ' +
+        "without -b no scheduler flags, and for lvsadm's own options without -j no SYN proxy and without " +
+        "--toa TOA on; -e without -w means weight 1 and without -x/-y no thresholds. With --merge (lvsadm's) " +
+        'only the options given change.',
+    ),
+  );
   p('.SH COMMANDS');
   for (const c of COMMANDS) {
     p('.TP');

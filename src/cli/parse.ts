@@ -585,7 +585,18 @@ function build(cmd: CommandSpec, seen: Map<OptionGroup, Seen>, d: Derived): Pars
       if (d.persistPrefix !== undefined) opts.persistPrefix = d.persistPrefix;
       if (has('synproxy')) opts.synproxy = val('synproxy') === 'enable';
       if (has('toa')) opts.toa = val('toa') === 'on';
-      if (id === 'add-service' && svc!.port === 0 && !(opts.persistTimeout! > 0)) {
+      // ipvsadm's -E replaces: what is not given goes back to -A's default (lvsadm's -j and --toa
+      // too). --merge keeps the current values instead.
+      const replace = id === 'edit-service' && !has('merge');
+      if (replace) {
+        opts.sched ??= DEFAULT_SCHEDULER;
+        opts.schedFlags ??= 0;
+        opts.persistTimeout ??= 0;
+        opts.persistPrefix ??= d.svcAddr!.family === 4 ? 32 : 128;
+        opts.synproxy ??= false;
+        opts.toa ??= true;
+      }
+      if ((id === 'add-service' || replace) && svc!.port === 0 && !(opts.persistTimeout! > 0)) {
         const o = seen.get('service-address')!;
         const hint = bracketHint(o.value!, `-${o.opt.short?.[0] ?? 't'}`);
         throw new CliError(hint ?? 'Zero port specified for non-persistent service');
@@ -618,15 +629,17 @@ function build(cmd: CommandSpec, seen: Map<OptionGroup, Seen>, d: Derived): Pars
           },
         });
       }
+      // ipvsadm's -e replaces: weight 1 and no thresholds unless given; --merge keeps them.
+      const merge = has('merge');
       return req({
         op: 'editDest',
         svc: svc!,
         addr: rs.addr,
         port,
         change: {
-          ...(w !== undefined ? { weight: Number(w) } : {}),
-          ...(x !== undefined ? { uThreshold: Number(x) } : {}),
-          ...(y !== undefined ? { lThreshold: Number(y) } : {}),
+          ...(w !== undefined ? { weight: Number(w) } : merge ? {} : { weight: 1 }),
+          ...(x !== undefined ? { uThreshold: Number(x) } : merge ? {} : { uThreshold: 0 }),
+          ...(y !== undefined ? { lThreshold: Number(y) } : merge ? {} : { lThreshold: 0 }),
         },
       });
     }

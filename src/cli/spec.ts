@@ -37,6 +37,7 @@ export const OPTION_GROUPS = [
   'local-address',
   'synproxy',
   'toa',
+  'merge',
   'ext-stats',
   'sort',
   'socket',
@@ -212,6 +213,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     argName: 'on|off',
     help: 'client address in a TCP option towards the real servers (default on)',
     complete: 'on-off',
+  },
+  {
+    id: 'merge',
+    group: 'merge',
+    long: 'merge',
+    arg: 'none',
+    help: "lvsadm's: -E/-e change only the options given (ipvsadm, and lvsadm without it, reset the others to their defaults)",
   },
   {
     id: 'real-server',
@@ -404,10 +412,10 @@ export const COMMANDS: readonly CommandSpec[] = [
     id: 'edit-service',
     short: ['E'],
     long: 'edit-service',
-    help: 'edit virtual service with options (only the given ones change)',
+    help: 'edit virtual service with options (as ipvsadm: those not given go back to their defaults; --merge keeps them)',
     usage:
-      '-E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-j enable|disable] [--toa on|off]',
-    options: SVC_OPTS,
+      '-E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-j enable|disable] [--toa on|off] [--merge]',
+    options: { ...SVC_OPTS, merge: ' ' },
   },
   {
     id: 'delete-service',
@@ -460,8 +468,9 @@ export const COMMANDS: readonly CommandSpec[] = [
     id: 'edit-server',
     short: ['e'],
     long: 'edit-server',
-    help: 'edit real server with options (only the given ones change)',
-    usage: '-e virtual-service -r server-address [-w weight] [-x upper-threshold] [-y lower-threshold]',
+    help: 'edit real server with options (as ipvsadm: weight 1 and no thresholds unless given; --merge keeps them)',
+    usage:
+      '-e virtual-service -r server-address [-w weight] [-x upper-threshold] [-y lower-threshold] [--merge]',
     options: {
       'service-address': '+',
       'real-server': '+',
@@ -469,6 +478,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       weight: ' ',
       'u-threshold': ' ',
       'l-threshold': ' ',
+      merge: ' ',
     },
   },
   {

@@ -56,6 +56,16 @@ function fails(cmd: string, message: string): void {
   );
 }
 
+/** What -E sets for the options not given (ipvsadm: wlc, not persistent, full mask, no flags). */
+const E_DEFAULTS = {
+  sched: 'wlc',
+  schedFlags: 0,
+  persistTimeout: 0,
+  persistPrefix: 32,
+  synproxy: false,
+  toa: true,
+};
+
 describe('each command builds its request', () => {
   const cases: [string, Request][] = [
     [`-A -t ${VIP}`, { op: 'addService', svc: SVC, opts: { sched: 'wlc' } }],
@@ -78,9 +88,22 @@ describe('each command builds its request', () => {
       '-A -u 203.0.113.10:53',
       { op: 'addService', svc: { proto: 'udp', addr: '203.0.113.10', port: 53 }, opts: { sched: 'wlc' } },
     ],
-    [`-E -t ${VIP} -s rr`, { op: 'editService', svc: SVC, opts: { sched: 'rr' } }],
-    [`-E -t ${VIP} -p 0`, { op: 'editService', svc: SVC, opts: { persistTimeout: 0 } }],
-    [`-E -t ${VIP}`, { op: 'editService', svc: SVC, opts: {} }],
+    // -E replaces as ipvsadm's does (omitted: -A's defaults, lvsadm's -j and --toa too) ...
+    [`-E -t ${VIP} -s rr`, { op: 'editService', svc: SVC, opts: { ...E_DEFAULTS, sched: 'rr' } }],
+    [`-E -t ${VIP} -p 0`, { op: 'editService', svc: SVC, opts: E_DEFAULTS }],
+    [`-E -t ${VIP}`, { op: 'editService', svc: SVC, opts: E_DEFAULTS }],
+    [
+      `-E -t ${VIP} -p 60 -M 255.255.0.0 -j enable`,
+      {
+        op: 'editService',
+        svc: SVC,
+        opts: { ...E_DEFAULTS, persistTimeout: 60, persistPrefix: 16, synproxy: true },
+      },
+    ],
+    // ... and --merge changes only what is given.
+    [`-E -t ${VIP} -s rr --merge`, { op: 'editService', svc: SVC, opts: { sched: 'rr' } }],
+    [`-E -t ${VIP} -p 0 --merge`, { op: 'editService', svc: SVC, opts: { persistTimeout: 0 } }],
+    [`-E -t ${VIP} --merge`, { op: 'editService', svc: SVC, opts: {} }],
     [`-D -t ${VIP}`, { op: 'delService', svc: SVC }],
     ['-C', { op: 'flush' }],
     [
@@ -97,10 +120,26 @@ describe('each command builds its request', () => {
     ],
     [
       `-e -t ${VIP} -r 192.0.2.21 -w 0`,
-      { op: 'editDest', svc: SVC, addr: '192.0.2.21', port: 80, change: { weight: 0 } },
+      {
+        op: 'editDest',
+        svc: SVC,
+        addr: '192.0.2.21',
+        port: 80,
+        change: { weight: 0, uThreshold: 0, lThreshold: 0 },
+      },
     ],
     [
       `-e -t ${VIP} -r 192.0.2.21 -x 9`,
+      {
+        op: 'editDest',
+        svc: SVC,
+        addr: '192.0.2.21',
+        port: 80,
+        change: { weight: 1, uThreshold: 9, lThreshold: 0 },
+      },
+    ],
+    [
+      `-e -t ${VIP} -r 192.0.2.21 -x 9 --merge`,
       { op: 'editDest', svc: SVC, addr: '192.0.2.21', port: 80, change: { uThreshold: 9 } },
     ],
     [`-d -t ${VIP} -r 192.0.2.21:81`, { op: 'delDest', svc: SVC, addr: '192.0.2.21', port: 81 }],
@@ -146,7 +185,7 @@ describe('each command builds its request', () => {
     assert.deepEqual(request(`--edit-service -t ${VIP} --sched-flags flag-2 --synproxy enable`), {
       op: 'editService',
       svc: SVC,
-      opts: { schedFlags: 2, synproxy: true },
+      opts: { ...E_DEFAULTS, schedFlags: 2, synproxy: true },
     });
     assert.deepEqual(request('--list --numeric --connection'), { op: 'listConns' });
     assert.deepEqual(request('--clear'), { op: 'flush' });
@@ -475,7 +514,7 @@ describe('values', () => {
       svc: SVC,
       dest: { addr: '192.0.2.21', port: 80, weight: 2 },
     });
-    assert.deepEqual(request(`-e -t ${VIP} -r 192.0.2.21 -bw 5`), {
+    assert.deepEqual(request(`-e -t ${VIP} -r 192.0.2.21 -bw 5 --merge`), {
       op: 'editDest',
       svc: SVC,
       addr: '192.0.2.21',

@@ -41,6 +41,7 @@ const SAMPLE: Record<OptionGroup, string[]> = {
   'local-address': ['-z', '192.0.2.200'],
   synproxy: ['-j', 'enable'],
   toa: ['--toa', 'on'],
+  merge: ['--merge'],
   'ext-stats': ['--ext-stats'],
   sort: ['--sort'],
   socket: ['--socket', '/tmp/x.sock'],

@@ -166,14 +166,19 @@ describe('lvsadm against a live control socket', () => {
     }
   });
 
-  test('edits change only what is given', async () => {
-    await ok('-e -t 203.0.113.10:80 -r 192.0.2.22:8080 -w 5');
-    await ok('-E -t 203.0.113.11:443 -s wrr');
-    const saved = await ok('-S -n');
+  test('-e and -E reset what is not given, as ipvsadm; --merge keeps it', async () => {
+    await ok('-e -t 203.0.113.10:80 -r 192.0.2.22:8080 -w 5 --merge');
+    await ok('-E -t 203.0.113.11:443 -s wrr --merge');
+    let saved = await ok('-S -n');
     assert.match(saved, /^-a -t 203\.0\.113\.10:80 -r 192\.0\.2\.22:8080 -b -w 5 -x 100 -y 50$/m);
     assert.match(saved, /^-A -t 203\.0\.113\.11:443 -s wrr -p 300 -M 255\.255\.255\.0 --toa off$/m);
-    await ok('-e -t 203.0.113.10:80 -r 192.0.2.22:8080 -w 0');
-    await ok('-E -t 203.0.113.11:443 -s rr');
+    await ok('-e -t 203.0.113.10:80 -r 192.0.2.22:8080 -w 5');
+    await ok('-E -t 203.0.113.11:443 -s wrr');
+    saved = await ok('-S -n');
+    assert.match(saved, /^-a -t 203\.0\.113\.10:80 -r 192\.0\.2\.22:8080 -b -w 5$/m, 'no thresholds');
+    assert.match(saved, /^-A -t 203\.0\.113\.11:443 -s wrr$/m, 'not persistent, TOA back on');
+    await ok('-e -t 203.0.113.10:80 -r 192.0.2.22:8080 -w 0 -x 100 -y 50');
+    await ok('-E -t 203.0.113.11:443 -s rr -p 300 -M 255.255.255.0 --toa off');
     assert.equal(await ok('-S -n'), text(SAVED));
   });
 
