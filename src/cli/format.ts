@@ -271,12 +271,16 @@ export function formatConns(
   fmt: FormatOptions = DEFAULT_FORMAT,
   names: Names = NO_NAMES,
 ): string {
-  return connsHeader() + formatConnLines(conns, fmt, names);
+  return connsHeader(fmt) + formatConnLines(conns, fmt, names);
 }
 
-/** The two title lines of -L -c (a streamed listing prints them, then its lines as they come). */
-export function connsHeader(): string {
-  return `IPVS connection entries\npro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} ${left('destination', 18)} local\n`;
+/**
+ * The two title lines of -L -c (a streamed listing prints them, then its lines as they come):
+ * ipvsadm's columns; --show-laddr adds lvsadm's `local` last.
+ */
+export function connsHeader(fmt: FormatOptions = DEFAULT_FORMAT): string {
+  const tail = fmt.showLaddr ? `${left('destination', 18)} local` : 'destination';
+  return `IPVS connection entries\npro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} ${tail}\n`;
 }
 
 /** The -L -c lines of some connections (no title). */
@@ -290,7 +294,10 @@ export function formatConnLines(
     const secs = Math.max(0, Math.floor(c.expiresIn / 1000));
     const expire = `${String(Math.floor(secs / 60)).padStart(2, '0')}:${String(secs % 60).padStart(2, '0')}`;
     const ap = (a: string, p: number) => addrPort(a, p, c.proto, fmt.numeric, names);
-    out += `${left(PROTO_LABEL[c.proto], 3)} ${left(expire, 6)} ${left(c.state, 11)} ${left(ap(c.caddr, c.cport), 18)} ${left(ap(c.vaddr, c.vport), 18)} ${left(ap(c.daddr, c.dport), 18)} ${ap(c.laddr, c.lport)}\n`;
+    // As ipvsadm's print_conn: the destination unpadded, last (unless lvsadm's local follows).
+    const dest = ap(c.daddr, c.dport);
+    const tail = !fmt.showLaddr ? dest : `${left(dest, 18)} ${c.laddr === '' ? '-' : ap(c.laddr, c.lport)}`;
+    out += `${left(PROTO_LABEL[c.proto], 3)} ${left(expire, 6)} ${left(c.state, 11)} ${left(ap(c.caddr, c.cport), 18)} ${left(ap(c.vaddr, c.vport), 18)} ${tail}\n`;
   }
   return out;
 }

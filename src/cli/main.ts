@@ -258,7 +258,7 @@ async function listConns(
     let text = formatConnLines(conns, fmt, nm);
     if (!started) {
       started = true;
-      text = connsHeader() + text;
+      text = connsHeader(fmt) + text;
     }
     if (out.write(text) === false && out.once) {
       const wait = out.once.bind(out);

@@ -43,6 +43,8 @@ export interface FormatOptions {
   thresholds: boolean;
   persistentConn: boolean;
   nosort: boolean;
+  /** -L -c: the FULLNAT local address as a last column (lvsadm's --show-laddr). */
+  showLaddr: boolean;
 }
 
 export const DEFAULT_FORMAT: Readonly<FormatOptions> = Object.freeze({
@@ -53,6 +55,7 @@ export const DEFAULT_FORMAT: Readonly<FormatOptions> = Object.freeze({
   thresholds: false,
   persistentConn: false,
   nosort: false,
+  showLaddr: false,
 });
 
 /** Which printer the response goes to. */
@@ -553,6 +556,7 @@ function build(cmd: CommandSpec, seen: Map<OptionGroup, Seen>, d: Derived): Pars
     thresholds: has('thresholds'),
     persistentConn: has('persistent-conn'),
     nosort: has('nosort'),
+    showLaddr: has('show-laddr'),
   };
   const req = (request: Request, view: View = 'none'): ParseResult => ({
     kind: 'request',

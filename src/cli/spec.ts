@@ -38,6 +38,7 @@ export const OPTION_GROUPS = [
   'synproxy',
   'toa',
   'merge',
+  'show-laddr',
   'ext-stats',
   'sort',
   'socket',
@@ -213,6 +214,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     argName: 'on|off',
     help: 'client address in a TCP option towards the real servers (default on)',
     complete: 'on-off',
+  },
+  {
+    id: 'show-laddr',
+    group: 'show-laddr',
+    long: 'show-laddr',
+    arg: 'none',
+    help: "lvsadm's: with -L -c, the FULLNAT local address and port of each connection as a last column (JSON always has them)",
   },
   {
     id: 'merge',
@@ -509,6 +517,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       exact: ' ',
       sort: ' ',
       'ext-stats': '1',
+      'show-laddr': ' ',
     },
     conflicts: [
       [

@@ -70,7 +70,7 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
     throw new Error(`another lvsadm daemon is running on ${opts.socketPath}`);
   }
   const clock = () => performance.now();
-  // A fresh random seed per start (the default) also spreads LIP port rings (lportRandomStart).
+  // A fresh random seed per start (the default) also starts each LIP's port cursor elsewhere (lportRandomStart).
   const engine = new Engine({ connCapacity: opts.connCapacity, lportRandomStart: true }, clock());
   const plumber = new HostPlumber({ stateDir: opts.stateDir, log: (l) => log.info(l) });
   let tun: TunIo | null = null;

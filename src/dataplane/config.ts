@@ -20,7 +20,7 @@ export interface EngineConfig {
   lportMin: number;
   lportMax: number;
   /**
-   * Start each LIP's port ring at a random port (from `seed`) instead of lportMin, so a restart
+   * Start each LIP's port cursor at a random port (from `seed`) instead of lportMin, so a restart
    * does not reuse the tuples the previous run just closed (the daemon turns this on).
    */
   lportRandomStart: boolean;

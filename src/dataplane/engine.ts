@@ -121,6 +121,8 @@ export interface ConnInfo {
   state: string;
   /** Milliseconds until expiry. */
   expiresIn: number;
+  /** A persistence template (state NONE, no local address: laddr ''), not a connection. */
+  template?: true;
 }
 
 export interface Timeouts {
@@ -748,6 +750,7 @@ export class Engine extends EngineCore {
   }
 
   /** Visits live connections (control path; allocates per connection for the listing). */
+  /** Every connection, then every persistence template (as ipvsadm lists them: state NONE). */
   *connections(limit = Number.POSITIVE_INFINITY): Generator<ConnInfo> {
     const ct = this.conns;
     let n = 0;
@@ -756,6 +759,40 @@ export class Engine extends EngineCore {
       n++;
       yield this.connInfo(id);
     }
+    const pt = this.persist;
+    for (let id = 1; id <= pt.max && n < limit; id++) {
+      if (!pt.listed(id)) continue;
+      const svc = this.svcs[pt.svc[id]!];
+      const d = this.dests[pt.dest[id]!];
+      if (svc === undefined || d === undefined) continue;
+      n++;
+      yield this.templateInfo(id, svc, d);
+    }
+  }
+
+  /**
+   * A template as IPVS shows one: the client network with port 0, the service, the real server;
+   * no local address (it is not a connection).
+   */
+  private templateInfo(id: number, svc: Service, d: Dest): ConnInfo {
+    const pt = this.persist;
+    const a = new Uint32Array(4);
+    for (let w = 0; w < 4; w++) a[w] = pt.keyWord(id, w);
+    return {
+      proto: svc.proto === PROTO_TCP ? 'tcp' : 'udp',
+      family: svc.family,
+      caddr: formatIp(svc.family, a),
+      cport: 0,
+      vaddr: formatIp(svc.family, svc.addr),
+      vport: svc.port,
+      laddr: '',
+      lport: 0,
+      daddr: formatIp(d.family, d.addr),
+      dport: d.port,
+      state: 'NONE',
+      expiresIn: Math.max(0, pt.expires[id]! - this.now),
+      template: true,
+    };
   }
 
   connInfo(id: number): ConnInfo {

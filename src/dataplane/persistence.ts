@@ -58,6 +58,16 @@ export class PersistTable {
     k[FK_EXTRA] = svcIdx;
   }
 
+  /** Control path: whether template `id` is live and in lookups (what -L -c lists). */
+  listed(id: number): boolean {
+    return this.mapped[id] === 1;
+  }
+
+  /** Word `w` (0..3: the masked client address) of template `id`'s key. */
+  keyWord(id: number, w: number): number {
+    return this.keys[id * 6 + w]!;
+  }
+
   /** Template id for the key in the scratch, or 0. */
   lookup(): number {
     const v = this.map.get();

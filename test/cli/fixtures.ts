@@ -274,7 +274,17 @@ export const CONNS: ConnInfo[] = [
 ];
 
 /** ipvsadm's `-L -c` columns (pro expire state source virtual destination) + lvsadm's `local`. */
+/** -L -c -n of CONNS: ipvsadm's print_conn columns, the destination last and unpadded. */
 export const GOLDEN_CONNS = [
+  'IPVS connection entries',
+  'pro expire state       source             virtual            destination',
+  'TCP 14:59  ESTABLISHED 198.51.100.2:40000 203.0.113.10:80    192.0.2.21:80',
+  'UDP 00:05  UDP         [2001:db8:100::2]:5353 [2001:db8:203::10]:53 [2001:db8:2::21]:53',
+  'TCP 100:00 SYN_RECV    198.51.100.2:1     203.0.113.10:80    192.0.2.22:8080',
+];
+
+/** The same with lvsadm's --show-laddr: the local address as a last column. */
+export const GOLDEN_CONNS_LADDR = [
   'IPVS connection entries',
   'pro expire state       source             virtual            destination        local',
   'TCP 14:59  ESTABLISHED 198.51.100.2:40000 203.0.113.10:80    192.0.2.21:80      192.0.2.200:1025',

@@ -21,6 +21,7 @@ import {
   CONNS,
   DUMP_SERVICES,
   GOLDEN_CONNS,
+  GOLDEN_CONNS_LADDR,
   GOLDEN_EXACT,
   GOLDEN_LADDRS,
   GOLDEN_LIST,
@@ -171,16 +172,31 @@ describe('-L without -n: names from the hosts and services files', () => {
 });
 
 describe('other listings', () => {
-  test('-L -c: ipvsadm columns plus local', () => {
+  test('-L -c: ipvsadm columns; --show-laddr adds local; a template has no local', () => {
     assert.equal(formatConns(CONNS, N), text(GOLDEN_CONNS));
+    assert.equal(formatConns(CONNS, { ...N, showLaddr: true }), text(GOLDEN_CONNS_LADDR));
+    const tmpl = {
+      ...CONNS[0]!,
+      cport: 0,
+      caddr: '198.51.100.0',
+      laddr: '',
+      lport: 0,
+      state: 'NONE',
+      template: true as const,
+    };
+    assert.deepEqual(
+      formatConns([tmpl], { ...N, showLaddr: true }).split('\n')[2],
+      'TCP 14:59  NONE        198.51.100.0:0     203.0.113.10:80    192.0.2.21:80      -',
+    );
+    assert.deepEqual(
+      formatConns([tmpl], N).split('\n')[2],
+      'TCP 14:59  NONE        198.51.100.0:0     203.0.113.10:80    192.0.2.21:80',
+    );
   });
 
   test('-L -c without -n names addresses too', () => {
     const out = formatConns([CONNS[0]!], DEFAULT_FORMAT, TEST_NAMES).split('\n');
-    assert.equal(
-      out[2],
-      'TCP 14:59  ESTABLISHED 198.51.100.2:40000 vip.example:http   rs1.example:http   192.0.2.200:1025',
-    );
+    assert.equal(out[2], 'TCP 14:59  ESTABLISHED 198.51.100.2:40000 vip.example:http   rs1.example:http');
   });
 
   test('--timeout', () => {

@@ -42,6 +42,7 @@ const SAMPLE: Record<OptionGroup, string[]> = {
   synproxy: ['-j', 'enable'],
   toa: ['--toa', 'on'],
   merge: ['--merge'],
+  'show-laddr': ['--show-laddr'],
   'ext-stats': ['--ext-stats'],
   sort: ['--sort'],
   socket: ['--socket', '/tmp/x.sock'],

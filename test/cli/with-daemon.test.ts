@@ -133,6 +133,13 @@ describe('lvsadm against a live control socket', () => {
       await ok('-L -n -c'),
       text([
         'IPVS connection entries',
+        'pro expire state       source             virtual            destination',
+      ]),
+    );
+    assert.equal(
+      await ok('-L -n -c --show-laddr'),
+      text([
+        'IPVS connection entries',
         'pro expire state       source             virtual            destination        local',
       ]),
     );

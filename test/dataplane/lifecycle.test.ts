@@ -299,3 +299,35 @@ describe('statistics', () => {
     assert.equal(r.cps, 0);
   });
 });
+
+describe('-L -c lists persistence templates as IPVS does', () => {
+  test('a persistent service: the connection, then its template (NONE, client network, port 0)', () => {
+    const e = fixture({ rs: [RS1] });
+    e.editService(SVC, { persistTimeout: 300, persistPrefix: 24 });
+    establish(e, 40100, 1000);
+    const all = [...e.connections()];
+    assert.equal(all.length, 2);
+    const [conn, tmpl] = all;
+    assert.equal(conn!.state, 'ESTABLISHED');
+    assert.equal(conn!.template, undefined);
+    assert.deepEqual(
+      { ...tmpl, expiresIn: Math.round(tmpl!.expiresIn / 1000) },
+      {
+        proto: 'tcp',
+        family: 4,
+        caddr: '198.51.100.0',
+        cport: 0,
+        vaddr: VIP,
+        vport: 80,
+        laddr: '',
+        lport: 0,
+        daddr: RS1,
+        dport: 80,
+        state: 'NONE',
+        expiresIn: 300,
+        template: true,
+      },
+    );
+    assert.equal([...e.connections(1)].length, 1, 'the limit counts templates too');
+  });
+});

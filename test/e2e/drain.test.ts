@@ -85,7 +85,9 @@ describe('e2e: -d of a real server and -Q of a LIP during a transfer', { timeout
       assert.ok(t.proc.running, `curl ended early: ${t.proc.stderr.join('\n')}`);
       await sleep(50);
     }
-    const conns = parseConns(await net.lvsadmOk('-L', '-n', '-c')).filter((c) => c.state === 'ESTABLISHED');
+    const conns = parseConns(await net.lvsadmOk('-L', '-n', '-c', '--show-laddr')).filter(
+      (c) => c.state === 'ESTABLISHED',
+    );
     assert.equal(conns.length, 1, `${size(t.file)} bytes so far; ${await net.lvsadmOk('-L', '-n', '-c')}`);
     return { rs: conns[0]!.destination.split(':')[0]!, lip: conns[0]!.local.split(':')[0]! };
   };

@@ -128,8 +128,8 @@ describe('e2e: kill -9, restart with the same state dir, SIGTERM', {
   /** "RS LIP:lport" of every TCP connection in the table (the RS side 4-tuple). */
   const rsTuples = async (): Promise<Set<string>> =>
     new Set(
-      parseConns(await net.lvsadmOk('-L', '-n', '-c'))
-        .filter((c) => c.proto === 'TCP')
+      parseConns(await net.lvsadmOk('-L', '-n', '-c', '--show-laddr'))
+        .filter((c) => c.proto === 'TCP' && c.state !== 'NONE') // not the persistence templates
         .map((c) => `${c.destination} ${c.local}`),
     );
   let tuplesBeforeKill = new Set<string>();
@@ -176,9 +176,10 @@ describe('e2e: kill -9, restart with the same state dir, SIGTERM', {
     assert.ok(tuplesAfterRestart.size >= 19);
   });
 
-  // Found by this suite: port rings used to start at the lowest port on every start, so a restarted
-  // daemon reused the (LIP, lport) -> RS tuples its predecessor had just closed, which the RS holds
-  // in TIME_WAIT (challenge ACKs, client retries, uneven spread). Rings now start at a random port.
+  // Found by this suite: port allocation used to start at the lowest port on every start, so a
+  // restarted daemon reused the (LIP, lport) -> RS tuples its predecessor had just closed, which
+  // the RS holds in TIME_WAIT (challenge ACKs, client retries, uneven spread). Each LIP's port
+  // cursor now starts at a random port.
   test('after a restart, new connections avoid the (LIP, lport) -> RS tuples of the run before', () => {
     const reused = [...tuplesAfterRestart].filter((t) => tuplesBeforeKill.has(t));
     assert.deepEqual(reused, [], `RS-side tuples reused from the previous run: ${reused.length}`);

@@ -192,7 +192,7 @@ describe('e2e: SYNPROXY under a SYN flood', { timeout: 300_000 }, () => {
     const c1 = await engineCounters(net);
     const st1 = await daemonStatus(net);
     const rss1 = rssKiB(pid);
-    const conns = parseConns(await net.lvsadmOk('-L', '-n', '-c'));
+    const conns = parseConns(await net.lvsadmOk('-L', '-n', '-c', '--show-laddr'));
     const legitPkts = tcpPackets(await legitIn.stopAndDecode());
     const rsPkts = await Promise.all(rsCaps.map((c) => c.stopAndDecode()));
     const tun1 = await linkStats(net, net.lb, net.tun);

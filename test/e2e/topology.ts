@@ -952,7 +952,7 @@ export interface ListedConn {
   local: string;
 }
 
-/** `-L -n -c`: one entry per connection. */
+/** `-L -n -c --show-laddr`: one entry per connection (the local address column included). */
 export function parseConns(out: string): ListedConn[] {
   const res: ListedConn[] = [];
   for (const line of out.split('\n').slice(2)) {
