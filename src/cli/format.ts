@@ -36,7 +36,7 @@ type ProtoName = ServiceKey['proto'];
 
 /** The IPVS version the listing header and --version claim compatibility with. */
 export const IPVS_VERSION = '1.2.1';
-/** The connection table size the header shows (IPVS's default 2^12; the protocol carries none). */
+/** The -L header's size= when the daemon sends none (an older daemon): IPVS's default 2^12. */
 export const CONN_TAB_SIZE = 4096;
 
 const SCHED_F_1 = 1;
@@ -255,8 +255,9 @@ export function formatList(
   fmt: FormatOptions = DEFAULT_FORMAT,
   names: Names = NO_NAMES,
   one = false,
+  size = CONN_TAB_SIZE,
 ): string {
-  let out = one ? '' : `IP Virtual Server version ${IPVS_VERSION} (size=${CONN_TAB_SIZE})\n`;
+  let out = one ? '' : `IP Virtual Server version ${IPVS_VERSION} (size=${size})\n`;
   out += title(fmt);
   const list = fmt.nosort ? services : [...services].sort(cmpServices);
   for (const se of list) out += serviceEntry(se, fmt, names);
@@ -435,7 +436,13 @@ export function formatExtStats(counters: Readonly<Record<string, number>>): stri
 export function formatResult(view: View, result: unknown, fmt: FormatOptions, names: Names): string {
   switch (view) {
     case 'list':
-      return formatList((result as Results['list']).services, fmt, names);
+      return formatList(
+        (result as Results['list']).services,
+        fmt,
+        names,
+        false,
+        (result as Results['list']).size,
+      );
     case 'service':
       return formatList((result as Results['list']).services, fmt, names, true);
     case 'conns':

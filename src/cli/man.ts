@@ -41,7 +41,7 @@ export function manPage(version: string, date = new Date().toISOString().slice(0
       'layer\\-4 load balancer, with the command line of ' +
       `${bold('ipvsadm')}(8): the operation is itself an option, given first, and every command accepts only the ` +
       "options listed for it (others are refused with ipvsadm's messages). Listings have ipvsadm's layout " +
-      `(IP Virtual Server version ${IPVS_VERSION}, size=${CONN_TAB_SIZE}).`,
+      `(IP Virtual Server version ${IPVS_VERSION}; size= is the daemon's connection hash table, ${CONN_TAB_SIZE} when it says none).`,
   );
   p('.PP');
   p(

@@ -53,6 +53,7 @@ export type ControlEngine = Pick<
   | 'setKnobs'
   | 'getKnobs'
   | 'listServices'
+  | 'connTabSize'
   | 'getService'
   | 'totals'
   | 'connections'
@@ -298,7 +299,11 @@ export class ControlService {
       case 'list': {
         await this.settled();
         if (req.svc) return { services: [e.getService(req.svc)] } satisfies Results['list'];
-        return { services: e.listServices(), totals: e.totals().stats } satisfies Results['list'];
+        return {
+          services: e.listServices(),
+          totals: e.totals().stats,
+          size: e.connTabSize,
+        } satisfies Results['list'];
       }
       case 'listConns':
         return this.listConns(req.limit, req.stream === true ? sink : undefined);

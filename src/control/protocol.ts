@@ -99,7 +99,8 @@ export interface Results {
   setTimeouts: null;
   setSysctl: null;
   batch: null;
-  list: { services: ServiceInfo[]; totals?: ServiceInfo['stats'] };
+  /** `size`: buckets of the connection hash table (the -L header's size=, IPVS's conn_tab_size). */
+  list: { services: ServiceInfo[]; totals?: ServiceInfo['stats']; size?: number };
   /**
    * `conns` is empty when streamed (the parts carried them). `total`: connections in the table at
    * the end; `listed`: how many were sent; `limit`: present only when the listing stopped at the

@@ -749,6 +749,11 @@ export class Engine extends EngineCore {
     return this.conns.count;
   }
 
+  /** Buckets of the connection hash table: what ipvsadm's -L header calls size (IPVS's conn_tab_size). */
+  get connTabSize(): number {
+    return this.conns.mask + 1;
+  }
+
   /** Visits live connections (control path; allocates per connection for the listing). */
   /** Every connection, then every persistence template (as ipvsadm lists them: state NONE). */
   *connections(limit = Number.POSITIVE_INFINITY): Generator<ConnInfo> {

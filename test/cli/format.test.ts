@@ -224,6 +224,11 @@ describe('other listings', () => {
 
   test('formatResult dispatches on the view', () => {
     assert.equal(formatResult('list', { services: SERVICES }, N, TEST_NAMES), text(GOLDEN_LIST));
+    // The daemon's connection hash table size goes in the header (4096 from a daemon that sends none).
+    assert.equal(
+      formatResult('list', { services: [], size: 1 << 20 }, N, TEST_NAMES).split('\n')[0],
+      'IP Virtual Server version 1.2.1 (size=1048576)',
+    );
     assert.equal(formatResult('service', { services: [SVC_B] }, N, TEST_NAMES), text(GOLDEN_ONE));
     assert.equal(formatResult('conns', { conns: CONNS, total: 3 }, N, TEST_NAMES), text(GOLDEN_CONNS));
     assert.equal(formatResult('laddrs', { services: [SVC_A, SVC_B] }, N, TEST_NAMES), text(GOLDEN_LADDRS));

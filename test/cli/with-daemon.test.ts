@@ -87,7 +87,7 @@ const SETUP = [
 ];
 
 const LISTING = [
-  'IP Virtual Server version 1.2.1 (size=4096)',
+  'IP Virtual Server version 1.2.1 (size=256)', // the daemon's connection hash table (connCapacity 256)
   'Prot LocalAddress:Port Scheduler Flags',
   '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn',
   'TCP  203.0.113.10:80 wlc synproxy',
