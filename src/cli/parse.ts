@@ -31,6 +31,7 @@ import {
   SUBCOMMANDS,
   usageOf,
 } from './spec.js';
+import { unsupportedLong, unsupportedShort } from './unsupported.js';
 
 type ProtoName = ServiceKey['proto'];
 
@@ -339,8 +340,12 @@ export function parseCommand(argv: readonly string[], names: Names = NO_NAMES): 
       const attached = eq >= 0 ? tok.slice(eq + 1) : undefined;
       const c = commandByLong(name);
       const o = c ? undefined : optionByLong(name);
-      // What popt cannot parse ends ipvsadm with -1 (255), not with its fail(2).
-      if (!c && !o) throw new CliError(`${tok}: unknown option`, EXIT_REFUSED);
+      // What popt cannot parse ends ipvsadm with -1 (255), not with its fail(2); an ipvsadm option
+      // lvsadm lacks says so, with what to use instead.
+      if (!c && !o) {
+        const why = unsupportedLong(name);
+        throw why ? new CliError(why) : new CliError(`${tok}: unknown option`, EXIT_REFUSED);
+      }
       if (attached !== undefined && (c || o!.arg === 'none')) {
         throw new CliError(`--${name}: option does not take a value`, EXIT_REFUSED);
       }
@@ -371,7 +376,10 @@ export function parseCommand(argv: readonly string[], names: Names = NO_NAMES): 
           continue;
         }
         const o = optionByShort(ch, cmd?.id);
-        if (!o) throw new CliError(`-${ch}: unknown option`, EXIT_REFUSED);
+        if (!o) {
+          const why = unsupportedShort(ch);
+          throw why ? new CliError(why) : new CliError(`-${ch}: unknown option`, EXIT_REFUSED);
+        }
         commandFirst(o);
         if (o.arg === 'none') {
           addOption(o, undefined);

@@ -638,13 +638,34 @@ describe('the command table (commands_v_options)', () => {
 
   test('unknown options, missing arguments, stray words', () => {
     fails('-L --bogus', '--bogus: unknown option');
-    fails('-L -q', '-q: unknown option');
-    fails('-L --ops', '--ops: unknown option');
+    fails('-L -k', '-k: unknown option');
+    fails('-L --frobnicate', '--frobnicate: unknown option');
     fails('-A -t', '-t: missing argument');
     fails('-A --tcp-service', '--tcp-service: missing argument');
     fails('-L --numeric=yes', '--numeric: option does not take a value');
     fails('-C extra', 'unexpected argument extra');
     fails('-L -n extra', 'unexpected argument extra');
+  });
+
+  test("ipvsadm's options lvsadm lacks: refused with the reason (exit 2), not as unknown", () => {
+    fails(`-A -q ${VIP}`, 'SCTP services are not supported by lvsadm: use -t (TCP) or -u (UDP)');
+    fails(
+      `-A -u ${VIP} -o`,
+      'one-packet scheduling (-o/--ops) is not supported by lvsadm yet: each UDP flow is scheduled once',
+    );
+    fails(
+      `-A -t ${VIP} -p 60 --pe sip`,
+      'persistence engines (--pe sip) are not supported by lvsadm: use -p with -M for client-address persistence',
+    );
+    for (const t of ['--tun-type', '--tun-port', '--tun-nocsum', '--tun-csum', '--tun-remcsum'])
+      fails(
+        `-a -t ${VIP} -r 192.0.2.21 ${t}`,
+        'tunnel options belong to ipip forwarding (-i), which lvsadm does not have yet: use -b (FULLNAT)',
+      );
+    fails(
+      '--start-daemon master',
+      'the IPVS connection-sync daemon is not part of lvsadm (its cluster mode will sync connections)',
+    );
   });
 
   test('the command must come first', () => {
