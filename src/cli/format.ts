@@ -336,12 +336,12 @@ export function formatLaddrs(services: readonly ServiceInfo[]): string {
 // ---- -S ------------------------------------------------------------------------------------------
 
 /** -S: one ipvsadm command per line, in a form -R (restore.ts) reads back. */
-export function formatSave(dump: Results['dump']): string {
+export function formatSave(dump: Results['dump'], names: Names = NO_NAMES): string {
   const services = [...dump.services].sort((a, b) => cmpServices(a.svc, b.svc));
   let out = '';
-  for (const sc of services) out += saveService(sc);
+  for (const sc of services) out += saveService(sc, names);
   for (const sc of services) {
-    const svc = `${PROTO_FLAG[sc.svc.proto]} ${addrPort(sc.svc.addr, sc.svc.port, sc.svc.proto, true, NO_NAMES)}`;
+    const svc = `${PROTO_FLAG[sc.svc.proto]} ${saveAddr(sc.svc.addr, sc.svc.port, sc.svc.proto, names)}`;
     for (const la of sc.laddrs) out += `-P ${svc} -z ${la}\n`;
   }
   // Last, and only when not the default: a file with none stays ipvsadm-restore's to read. (A
@@ -355,10 +355,15 @@ export function formatSave(dump: Results['dump']): string {
   return out;
 }
 
-function saveService(sc: ServiceConfig): string {
+/** -S without -n names hosts and ports as ipvsadm-save does (-R resolves them back). */
+function saveAddr(addr: string, port: number, proto: ProtoName, names: Names): string {
+  return addrPort(addr, port, proto, names === NO_NAMES, names);
+}
+
+function saveService(sc: ServiceConfig, names: Names): string {
   const { svc: key, opts } = sc;
   const family = familyOf(key.addr);
-  const svc = `${PROTO_FLAG[key.proto]} ${addrPort(key.addr, key.port, key.proto, true, NO_NAMES)}`;
+  const svc = `${PROTO_FLAG[key.proto]} ${saveAddr(key.addr, key.port, key.proto, names)}`;
   let out = `-A ${svc} -s ${opts.sched}`;
   if (opts.persistTimeout > 0) {
     out += ` -p ${opts.persistTimeout}`;
@@ -371,7 +376,7 @@ function saveService(sc: ServiceConfig): string {
   if (!opts.toa) out += ' --toa off';
   out += '\n';
   for (const d of [...sc.dests].sort(cmpDests)) {
-    out += `-a ${svc} -r ${addrPort(d.addr, d.port, key.proto, true, NO_NAMES)} ${fwdSwitch(FWD_FULLNAT)} -w ${d.weight}`;
+    out += `-a ${svc} -r ${saveAddr(d.addr, d.port, key.proto, names)} ${fwdSwitch(FWD_FULLNAT)} -w ${d.weight}`;
     if (d.uThreshold > 0) out += ` -x ${d.uThreshold}`;
     if (d.lThreshold > 0) out += ` -y ${d.lThreshold}`;
     out += '\n';
@@ -450,7 +455,7 @@ export function formatResult(view: View, result: unknown, fmt: FormatOptions, na
     case 'timeout':
       return formatTimeouts(result as Results['getTimeouts']);
     case 'save':
-      return formatSave(result as Results['dump']);
+      return formatSave(result as Results['dump'], fmt.numeric ? NO_NAMES : names);
     case 'laddrs':
       return formatLaddrs((result as Results['list']).services);
     case 'sysctl':

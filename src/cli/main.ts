@@ -16,7 +16,8 @@ import {
 import { connsHeader, formatConnLines, formatResult, IPVS_VERSION } from './format.js';
 import { usageBody } from './help.js';
 import { manPage } from './man.js';
-import { type Names, NO_NAMES, systemNames } from './names.js';
+import { type Names, NO_NAMES } from './names.js';
+import { nssNames } from './nss-names.js';
 import { type ParseResult, parseArgs } from './parse.js';
 import { parseRestore } from './restore.js';
 import { DEFAULT_SOCKET, SOCKET_ENV } from './spec.js';
@@ -149,6 +150,14 @@ const READS: ReadonlySet<string> = new Set([
   'status',
 ]);
 
+/** The addresses a listing result names (for one batched reverse lookup before it prints). */
+function listedAddrs(result: unknown): string[] {
+  // A listing's services have `addr`; a dump's (-S) have `svc.addr`.
+  type Listed = { addr?: string; svc?: { addr: string }; dests?: { addr: string }[] };
+  const services = (result as { services?: Listed[] } | null)?.services;
+  return services?.flatMap((s) => [s.addr ?? s.svc?.addr ?? '', ...(s.dests ?? []).map((d) => d.addr)]) ?? [];
+}
+
 type SendOutcome = { ok: true; result: unknown } | { ok: false; exitCode: number };
 
 async function send(
@@ -255,6 +264,9 @@ async function listConns(
   const nm = fmt.numeric ? NO_NAMES : names;
   let started = false;
   const print = (conns: readonly ConnInfo[]): void | Promise<void> => {
+    nm.prefetch?.(
+      conns.flatMap((c) => [c.caddr, c.vaddr, c.daddr, ...(fmt.showLaddr && c.laddr ? [c.laddr] : [])]),
+    );
     let text = formatConnLines(conns, fmt, nm);
     if (!started) {
       started = true;
@@ -285,7 +297,7 @@ async function listConns(
 export async function main(argv: readonly string[], io: CliIo = {}): Promise<number> {
   const out = io.stdout ?? process.stdout;
   const err = io.stderr ?? process.stderr;
-  const names = io.names ?? systemNames();
+  const names = io.names ?? nssNames();
   let parsed: ParseResult;
   try {
     parsed = parseArgs(argv, names);
@@ -334,7 +346,9 @@ export async function main(argv: readonly string[], io: CliIo = {}): Promise<num
         return listConns(parsed, io, out, err, names);
       const r = await send(parsed.request, parsed.socket, io, err);
       if (!r.ok) return r.exitCode;
-      out.write(formatResult(parsed.view, r.result, parsed.format, parsed.format.numeric ? NO_NAMES : names));
+      const nm = parsed.format.numeric ? NO_NAMES : names;
+      nm.prefetch?.(listedAddrs(r.result));
+      out.write(formatResult(parsed.view, r.result, parsed.format, nm));
       await warnNoLaddr(parsed, r.result, io, err);
       return 0;
     }

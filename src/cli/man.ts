@@ -144,10 +144,12 @@ export function manPage(version: string, date = new Date().toISOString().slice(0
   );
   p('.SH FILES');
   p('.TP');
-  p(roffEscape('/etc/hosts, /etc/services'));
+  p(roffEscape('/etc/nsswitch.conf (hosts, services)'));
   p(
-    `Names of hosts and ports, used instead of numbers in listings unless ${bold('-n')} is given. ` +
-      'No DNS look\\-ups are made.',
+    `Host and port names are resolved by the system resolver, as ipvsadm's gethostbyname and ` +
+      `getservbyname do (through ${bold('getent')}(1); /etc/hosts and /etc/services without it). Listings ` +
+      `and ${bold('-S')} print names instead of numbers unless ${bold('-n')} is given; the reverse look\\-ups ` +
+      'of one command share one second, after which addresses print as numbers, so a listing never hangs.',
   );
   p('.SH "EXIT STATUS"');
   p(

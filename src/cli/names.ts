@@ -1,6 +1,5 @@
-// Host and service names for the command line, from /etc/hosts and /etc/services only: no DNS, so a
-// listing never hangs on a resolver and a script gets the same answer on every host with the same
-// files. ipvsadm uses gethostbyname/getservbyname (which usually read these files first).
+// Host and service names for the command line: the interface, and its reading of /etc/hosts and
+// /etc/services (what nss-names.ts falls back to without getent, and what tests inject).
 import { readFileSync } from 'node:fs';
 import { formatIp, parseIp } from '../common/addr.js';
 import type { ServiceKey } from '../control/protocol.js';
@@ -16,6 +15,8 @@ export interface Names {
   servicePort(name: string, proto: ProtoName): number | undefined;
   /** Port -> the service name of the first line for the protocol. */
   portService(port: number, proto: ProtoName): string | undefined;
+  /** Looks these addresses up at once before a listing prints them (a resolver that can batch). */
+  prefetch?(addrs: readonly string[]): void;
 }
 
 /** Resolves nothing: addresses and ports stay numeric. */

@@ -222,6 +222,17 @@ describe('other listings', () => {
     );
   });
 
+  test('-S without -n names hosts and ports, as ipvsadm-save does', () => {
+    const dump = {
+      services: DUMP_SERVICES,
+      timeouts: { tcp: 900, tcpfin: 120, udp: 300 },
+      sysctl: defaultSysctls(),
+    };
+    const named = formatResult('save', dump, { ...N, numeric: false }, TEST_NAMES).split('\n');
+    assert.ok(named.includes('-a -t vip.example:http -r rs1.example:http -b -w 1'), named.join('\n'));
+    assert.equal(formatResult('save', dump, N, TEST_NAMES), text(GOLDEN_SAVE), '-n: numeric');
+  });
+
   test('formatResult dispatches on the view', () => {
     assert.equal(formatResult('list', { services: SERVICES }, N, TEST_NAMES), text(GOLDEN_LIST));
     // The daemon's connection hash table size goes in the header (4096 from a daemon that sends none).
