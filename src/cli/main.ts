@@ -19,7 +19,7 @@ import { manPage } from './man.js';
 import { type Names, NO_NAMES } from './names.js';
 import { nssNames } from './nss-names.js';
 import { type ParseResult, parseArgs } from './parse.js';
-import { parseRestore } from './restore.js';
+import { lineWords, parseRestore, parseRestoreLine } from './restore.js';
 import { DEFAULT_SOCKET, SOCKET_ENV } from './spec.js';
 
 export { IPVS_VERSION };
@@ -149,6 +149,37 @@ const READS: ReadonlySet<string> = new Set([
   'counters',
   'status',
 ]);
+
+/**
+ * -R --line-by-line, as ipvsadm's restore_table: each line parsed and applied on its own, in
+ * order. A refused line says why and the next ones still apply; a line that does not parse ends
+ * the restore there (exit 2, the lines before it applied). The status is the last line's.
+ */
+async function restoreLineByLine(
+  text: string,
+  socket: string | undefined,
+  io: CliIo,
+  err: Out,
+  names: Names,
+): Promise<number> {
+  let status = 0;
+  const all = text.split('\n');
+  for (let i = 0; i < all.length; i++) {
+    const words = lineWords(all[i]!);
+    if (words.length === 0) continue;
+    let req: Request;
+    try {
+      req = parseRestoreLine(words, i + 1, names);
+    } catch (e) {
+      if (!(e instanceof CliError)) throw e;
+      err.write(`${e.message}\n`);
+      return e.exitCode;
+    }
+    const r = await send(req, socket, io, err);
+    status = r.ok ? 0 : r.exitCode;
+  }
+  return status;
+}
 
 /** The addresses a listing result names (for one batched reverse lookup before it prints). */
 function listedAddrs(result: unknown): string[] {
@@ -328,6 +359,8 @@ export async function main(argv: readonly string[], io: CliIo = {}): Promise<num
       return handler(parsed.args, { stdout: out, stderr: err, env: io.env ?? process.env });
     }
     case 'restore': {
+      if (parsed.lineByLine)
+        return restoreLineByLine(await (io.readStdin ?? readAllStdin)(), parsed.socket, io, err, names);
       let restore: ReturnType<typeof parseRestore>;
       try {
         restore = parseRestore(await (io.readStdin ?? readAllStdin)(), names);

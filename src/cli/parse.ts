@@ -74,7 +74,7 @@ export type View =
 export type ParseResult =
   | { kind: 'request'; request: Request; view: View; format: FormatOptions; socket?: string }
   /** -R: the caller reads stdin and hands it to parseRestore (restore.ts). */
-  | { kind: 'restore'; socket?: string }
+  | { kind: 'restore'; socket?: string; lineByLine: boolean }
   /** Output known without asking the daemon (-L --daemon: lvsadm has no sync daemon). */
   | { kind: 'print'; text: string }
   | { kind: 'help' }
@@ -685,7 +685,11 @@ function build(cmd: CommandSpec, seen: Map<OptionGroup, Seen>, d: Derived): Pars
       return req(r, r.op === 'getSysctl' ? 'sysctl' : 'none');
     }
     case 'restore':
-      return { kind: 'restore', ...(d.socket !== undefined ? { socket: d.socket } : {}) };
+      return {
+        kind: 'restore',
+        lineByLine: has('line-by-line'),
+        ...(d.socket !== undefined ? { socket: d.socket } : {}),
+      };
     case 'help':
     case 'version':
       return { kind: id };

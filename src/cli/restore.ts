@@ -31,6 +31,22 @@ export interface RestoreResult {
   lines: number[];
 }
 
+/** The request of one restore line (its words, non-empty); a bad line throws a CliError naming it. */
+export function parseRestoreLine(words: readonly string[], lineNo: number, names: Names = NO_NAMES): Request {
+  let parsed: ReturnType<typeof parseCommand>;
+  try {
+    parsed = parseCommand(words, names);
+  } catch (e) {
+    if (e instanceof CliError) throw new CliError(`line ${lineNo}: ${e.message}`, e.exitCode);
+    throw e;
+  }
+  const r = parsed.result;
+  if (r.kind !== 'request' || !isRestorable(r.request.op)) {
+    throw new CliError(`line ${lineNo}: the '${parsed.cmd.id}' command cannot be restored`);
+  }
+  return r.request;
+}
+
 /** Parses a restore text; a bad line throws a CliError naming its line number (exit 2). */
 export function parseRestore(text: string, names: Names = NO_NAMES): RestoreResult {
   const requests: Request[] = [];
@@ -39,20 +55,8 @@ export function parseRestore(text: string, names: Names = NO_NAMES): RestoreResu
   for (let i = 0; i < all.length; i++) {
     const words = lineWords(all[i]!);
     if (words.length === 0) continue;
-    const lineNo = i + 1;
-    let parsed: ReturnType<typeof parseCommand>;
-    try {
-      parsed = parseCommand(words, names);
-    } catch (e) {
-      if (e instanceof CliError) throw new CliError(`line ${lineNo}: ${e.message}`, e.exitCode);
-      throw e;
-    }
-    const r = parsed.result;
-    if (r.kind !== 'request' || !isRestorable(r.request.op)) {
-      throw new CliError(`line ${lineNo}: the '${parsed.cmd.id}' command cannot be restored`);
-    }
-    requests.push(r.request);
-    lines.push(lineNo);
+    requests.push(parseRestoreLine(words, i + 1, names));
+    lines.push(i + 1);
   }
   return { request: { op: 'batch', requests }, lines };
 }

@@ -275,6 +275,40 @@ describe('-R', () => {
     '-P -t 203.0.113.10:80 -z 192.0.2.200',
   ]);
 
+  test('--line-by-line: each line on its own, as ipvsadm; a refused one is reported, the rest go on', async () => {
+    const refuseDest = (req: Request) => {
+      if (req.op === 'addDest') throw clientError('SVC_NOT_FOUND', 'daemon words');
+      return null;
+    };
+    const r = await run('-R --line-by-line', refuseDest, { readStdin: async () => input });
+    assert.deepEqual(
+      r.requests.map((q) => q.op),
+      ['addService', 'addDest', 'addLaddr'],
+    );
+    assert.equal(r.stderr, 'Service not defined\n');
+    assert.equal(r.code, 0, "the status is the last line's (ipvsadm's restore_table)");
+    const last = await run(
+      '-R --line-by-line',
+      (q) => {
+        if (q.op === 'addLaddr') throw clientError('LADDR_EXISTS', 'x');
+        return null;
+      },
+      { readStdin: async () => input },
+    );
+    assert.equal(last.code, 255);
+    // A line that does not parse ends the restore there: the lines before it stay applied.
+    const bad = await run('-R --line-by-line', undefined, {
+      readStdin: async () =>
+        text(['-A -t 203.0.113.10:80', '-a -t 203.0.113.10:80 -r 192.0.2.21 -w x', '-C']),
+    });
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stderr, 'line 2: illegal weight specified\n');
+    assert.deepEqual(
+      bad.requests.map((q) => q.op),
+      ['addService'],
+    );
+  });
+
   test('sends one batch', async () => {
     const r = await run('-R', undefined, { readStdin: async () => input });
     assert.equal(r.code, 0);

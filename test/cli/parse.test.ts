@@ -211,7 +211,8 @@ describe('each command builds its request', () => {
   });
 
   test('-R, -h, -v, --help, --version', () => {
-    assert.deepEqual(parse('-R'), { kind: 'restore' });
+    assert.deepEqual(parse('-R'), { kind: 'restore', lineByLine: false });
+    assert.deepEqual(parse('-R --line-by-line'), { kind: 'restore', lineByLine: true });
     assert.deepEqual(parse('-h'), { kind: 'help' });
     assert.deepEqual(parse('--help'), { kind: 'help' });
     assert.deepEqual(parse('-v'), { kind: 'version' });
@@ -239,7 +240,11 @@ describe('each command builds its request', () => {
     const b = parse('-L -n --socket=/tmp/b.sock');
     assert.equal(a.kind === 'request' && a.socket, '/tmp/a.sock');
     assert.equal(b.kind === 'request' && b.socket, '/tmp/b.sock');
-    assert.deepEqual(parse('-R --socket /tmp/c.sock'), { kind: 'restore', socket: '/tmp/c.sock' });
+    assert.deepEqual(parse('-R --socket /tmp/c.sock'), {
+      kind: 'restore',
+      lineByLine: false,
+      socket: '/tmp/c.sock',
+    });
   });
 });
 

@@ -43,6 +43,7 @@ const SAMPLE: Record<OptionGroup, string[]> = {
   toa: ['--toa', 'on'],
   merge: ['--merge'],
   'show-laddr': ['--show-laddr'],
+  'line-by-line': ['--line-by-line'],
   'ext-stats': ['--ext-stats'],
   sort: ['--sort'],
   socket: ['--socket', '/tmp/x.sock'],
@@ -122,7 +123,7 @@ describe('spec tables', () => {
     assert.equal(row('save'), 'numeric ');
     assert.equal(row('zero'), 'service-address ');
     assert.equal(row('flush'), '');
-    assert.equal(row('restore'), '');
+    assert.equal(row('restore'), 'line-by-line ', "ipvsadm's -R takes none; lvsadm's --line-by-line");
     assert.equal(row('add-laddr'), 'local-address+ service-address+');
     assert.equal(row('get-laddr'), 'service-address ');
     assert.match(row('list'), /connection1 daemon1 .*service-address1 .*timeout1/);
