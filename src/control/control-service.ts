@@ -54,6 +54,7 @@ export type ControlEngine = Pick<
   | 'getKnobs'
   | 'listServices'
   | 'connTabSize'
+  | 'templateCount'
   | 'getService'
   | 'totals'
   | 'connections'
@@ -268,7 +269,8 @@ export class ControlService {
       if (chunk.length < CONN_CHUNK) break;
       await nextTurn();
     }
-    const total = this.engine.connCount;
+    // Entries as listed: connections and persistence templates.
+    const total = this.engine.connCount + this.engine.templateCount;
     const out: Results['listConns'] = { conns: all, total, listed };
     // Stopped by the limit with more in the table: say so (the listing is not complete).
     if (limit !== undefined && listed >= limit && total > listed) out.limit = limit;

@@ -102,9 +102,9 @@ export interface Results {
   /** `size`: buckets of the connection hash table (the -L header's size=, IPVS's conn_tab_size). */
   list: { services: ServiceInfo[]; totals?: ServiceInfo['stats']; size?: number };
   /**
-   * `conns` is empty when streamed (the parts carried them). `total`: connections in the table at
-   * the end; `listed`: how many were sent; `limit`: present only when the listing stopped at the
-   * request's limit with more connections in the table.
+   * `conns` is empty when streamed (the parts carried them). `total`: entries in the table at the
+   * end (connections and persistence templates); `listed`: how many were sent; `limit`: present
+   * only when the listing stopped at the request's limit with more entries in the table.
    */
   listConns: { conns: ConnInfo[]; total: number; listed?: number; limit?: number };
   getTimeouts: Timeouts;

@@ -749,6 +749,11 @@ export class Engine extends EngineCore {
     return this.conns.count;
   }
 
+  /** Live persistence templates (listed after the connections by connections()). */
+  get templateCount(): number {
+    return this.persist.count;
+  }
+
   /** Buckets of the connection hash table: what ipvsadm's -L header calls size (IPVS's conn_tab_size). */
   get connTabSize(): number {
     return this.conns.mask + 1;

@@ -1,6 +1,7 @@
 // Connection life: creation limits, expiry by the wheel, port reuse order, quiescing, persistence.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { ControlService } from '../../src/control/control-service.js';
 import type { Engine } from '../../src/dataplane/engine.js';
 import { tcp4, udp4 } from '../support/packet-builder.js';
 import { CIP, counter, fixture, LIP, RS1, RS2, SVC, send, VIP } from './helpers.js';
@@ -301,7 +302,7 @@ describe('statistics', () => {
 });
 
 describe('-L -c lists persistence templates as IPVS does', () => {
-  test('a persistent service: the connection, then its template (NONE, client network, port 0)', () => {
+  test('a persistent service: the connection, then its template (NONE, client network, port 0)', async () => {
     const e = fixture({ rs: [RS1] });
     e.editService(SVC, { persistTimeout: 300, persistPrefix: 24 });
     establish(e, 40100, 1000);
@@ -329,5 +330,10 @@ describe('-L -c lists persistence templates as IPVS does', () => {
       },
     );
     assert.equal([...e.connections(1)].length, 1, 'the limit counts templates too');
+    assert.equal(e.templateCount, 1);
+    const cs = new ControlService({ engine: e });
+    const listed = await cs.execute({ op: 'listConns' });
+    assert.equal(listed.total, 2, 'total: the connection and the template');
+    assert.equal(listed.conns.length, 2);
   });
 });
