@@ -297,7 +297,7 @@ export class Engine extends EngineCore {
   override tick(now: number): void {
     super.tick(now);
     if (this.purgeLeft > 0) this.purgeStep();
-    if (this.trash.length > 0) this.sweepTrash(now);
+    if (this.trash.size > 0) this.sweepTrash(now);
   }
 
   private purgeStep(): void {
@@ -348,7 +348,7 @@ export class Engine extends EngineCore {
   private removeService(svc: Service): void {
     // From the end, so each splice is O(1) (lastIndexOf in removeDest).
     for (const d of svc.dests.slice().reverse()) this.removeDest(svc, d);
-    if (this.trash.length > 0) this.sweepTrash(this.now, svc);
+    if (this.trash.size > 0) this.sweepTrash(this.now, svc);
     for (const la of svc.laddrs) this.unrefLaddr(la);
     svc.laddrs = [];
     svc.sched.doneService?.(svc);
@@ -454,7 +454,7 @@ export class Engine extends EngineCore {
     if (trash) {
       d.trashedAt = this.now;
       d.trashPos = pos;
-      this.trash.push(d);
+      this.trash.set(`${svc.idx}:${addrKey(d.family, d.addr, d.port)}`, d);
     }
     this.releaseTemplateDestIfIdle(d.idx);
   }
@@ -465,21 +465,14 @@ export class Engine extends EngineCore {
   // and undoing a -d (a refused batch) restores it exactly, scheduler order included.
 
   static readonly TRASH_MS = 60_000;
-  private readonly trash: Dest[] = [];
+  /** Trashed dests by service slot and address key, oldest first (a Map keeps insertion order). */
+  private readonly trash = new Map<string, Dest>();
 
   private fromTrash(svc: Service, words: Uint32Array, port: number): Dest | undefined {
-    for (let i = this.trash.length - 1; i >= 0; i--) {
-      const d = this.trash[i]!;
-      if (
-        d.svc === svc &&
-        d.port === port &&
-        addrKey(d.family, d.addr, port) === addrKey(d.family, words, port)
-      ) {
-        this.trash.splice(i, 1);
-        return d;
-      }
-    }
-    return undefined;
+    const k = `${svc.idx}:${addrKey(svc.family, words, port)}`;
+    const d = this.trash.get(k);
+    if (d !== undefined) this.trash.delete(k);
+    return d;
   }
 
   private revive(svc: Service, d: Dest, spec: DestSpec): void {
@@ -498,26 +491,22 @@ export class Engine extends EngineCore {
 
   /** Frees trashed dests older than TRASH_MS (or of a deleted service) once idle. */
   private sweepTrash(now: number, all: Service | null = null): void {
-    const t = this.trash;
-    let w = 0;
-    for (let i = 0; i < t.length; i++) {
-      const d = t[i]!;
+    for (const [k, d] of this.trash) {
       if (d.svc === all || d.svc.deleted || now - d.trashedAt >= Engine.TRASH_MS) {
+        this.trash.delete(k);
         d.trashedAt = -1;
         this.releaseTemplateDestIfIdle(d.idx);
-      } else {
-        t[w++] = d;
+      } else if (all === null) {
+        break; // the rest were deleted later: not due yet
       }
     }
-    t.length = w;
   }
 
   /** A slot when every one is taken: the oldest idle trashed dest gives its own up. */
   private reclaimTrash(): number | undefined {
-    for (let i = 0; i < this.trash.length; i++) {
-      const d = this.trash[i]!;
+    for (const [k, d] of this.trash) {
       if (d.activeConns + d.inactConns !== 0 || d.persistConns !== 0) continue;
-      this.trash.splice(i, 1);
+      this.trash.delete(k);
       d.trashedAt = -1;
       this.releaseTemplateDestIfIdle(d.idx);
       return this.freeDest.pop();

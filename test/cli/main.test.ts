@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type CliIo, type ControlClientLike, main, unreachableText } from '../../src/cli/main.js';
+import { defaultSysctls } from '../../src/common/sysctls.js';
 import type { Request } from '../../src/control/protocol.js';
 import {
   CONNS,
@@ -418,21 +419,8 @@ describe('subcommands', () => {
 });
 
 describe('--sysctl and -L --ext-stats', () => {
-  const ALL = {
-    synproxy_init_mss: 1452,
-    synproxy_sack: 1,
-    synproxy_wscale: 0,
-    synproxy_timestamp: 0,
-    synproxy_synack_ttl: 63,
-    synproxy_defer: 0,
-    synproxy_syn_retry: 3,
-    synproxy_dup_ack_thresh: 10,
-    synproxy_skb_store_thresh: 3,
-    expire_nodest_conn: 0,
-    expire_quiescent_template: 0,
-    timeout_timewait: 120,
-    timeout_close: 10,
-  };
+  // A whole table as the daemon sends it (test/common/sysctls.test.ts pins the values).
+  const ALL = defaultSysctls();
 
   test('--sysctl lists every sysctl as "name = value"', async () => {
     const r = await run('--sysctl', () => ALL);

@@ -62,6 +62,22 @@ describe('dest trash', () => {
     assert.equal(e.listServices()[0]!.stats.conns, 1);
   });
 
+  test('each trashed server is forgotten TRASH_MS after its own delete', () => {
+    const e = fixture({ rs: [RS1, RS2, RS3] });
+    establish(e, 40010, 1000); // RS1
+    establish(e, 40011, 1000); // RS2
+    for (const p of [40010, 40011]) send(e, tcp4(CIP, p, VIP, 80, 'R'), 1000);
+    e.tick(12_000); // both idle, one connection counted each
+    e.delDest(SVC, RS1, 80);
+    e.tick(30_000);
+    e.delDest(SVC, RS2, 80);
+    e.tick(12_000 + Engine.TRASH_MS + 1000); // past RS1's period, inside RS2's
+    e.addDest(SVC, { addr: RS1, port: 80 });
+    e.addDest(SVC, { addr: RS2, port: 80 });
+    assert.equal(destOf(e, RS1)!.stats.conns, 0, 'RS1 was forgotten');
+    assert.equal(destOf(e, RS2)!.stats.conns, 1, 'RS2 revived with its counters');
+  });
+
   test('deleting the service empties its trash', () => {
     const e = fixture({ rs: [RS1, RS2] });
     establish(e, 40002, 1000);
