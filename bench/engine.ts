@@ -5,9 +5,10 @@
 import { spawnSync } from 'node:child_process';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { KeyedEngine as Engine } from '../src/control/keyed-engine.js';
+import type { ConnInfo } from '../src/control/protocol.js';
 import { PacketBatch, VERDICT_TX } from '../src/dataplane/batch.js';
 import type { EngineConfig } from '../src/dataplane/config.js';
-import { type ConnInfo, Engine } from '../src/dataplane/engine.js';
 import { checksum } from '../src/dataplane/packet/checksum.js';
 import { rd16, rd32, wr16, wr32 } from '../src/dataplane/packet/ipv4.js';
 

@@ -126,6 +126,20 @@ test('the engine imports only the engine, common/ and node:crypto (no I/O, contr
   assert.deepEqual(wrong, []);
 });
 
+test('one model: the engine validates nothing and holds no text (no errors, no address parsing or formatting)', () => {
+  const wrong: string[] = [];
+  for (const f of graph.keys()) {
+    if (!under(f, 'dataplane')) continue;
+    const text = readFileSync(join(ROOT, f), 'utf8');
+    for (const name of ['LvsError', 'formatIp', 'parseIp'])
+      if (new RegExp(`\\b${name}\\b`).test(text)) wrong.push(`${f} uses ${name}`);
+    if (graph.get(f)!.local.includes('src/common/errors.ts')) wrong.push(`${f} -> src/common/errors.ts`);
+  }
+  assert.deepEqual(wrong, []);
+  // The control model is where requests are checked: it does use them.
+  assert.match(readFileSync(join(SRC, 'control/config-model.ts'), 'utf8'), /\bLvsError\b/);
+});
+
 test('the packet layer imports only itself and common/', () => {
   const wrong: string[] = [];
   for (const [f, e] of graph) {

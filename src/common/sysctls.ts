@@ -18,7 +18,7 @@ export interface SysctlSpec {
   readonly help: string;
 }
 
-/** In Alibaba's documentation order. Ranges are the engine's (Engine.setKnobs). */
+/** In Alibaba's documentation order. Ranges are checked here (checkSysctls), by the model only. */
 const SPECS = [
   {
     name: 'synproxy_init_mss',

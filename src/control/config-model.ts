@@ -1,11 +1,9 @@
 // The configuration as the operator sees it: services with their options, real servers, local
 // addresses, timeouts and the SYNPROXY sysctls. It is what `-S` prints, what the state file stores
-// and what the host plumbing follows (the set of VIPs and LIPs). It applies each change request with
-// the same checks, in the same order, with the same codes and messages as the Engine
-// (src/dataplane/engine.ts), so a batch can be checked here before anything touches the engine (for
-// sysctls: the same verdicts and codes as Engine.setKnobs, with messages naming the sysctl
-// rather than the engine's knob). Resource limits (table sizes) and addresses still draining
-// connections are the engine's alone: the control service handles those refusals by rolling back.
+// and what the host plumbing follows (the set of VIPs and LIPs), and the only validator of change
+// requests: the engine takes what this model accepts, compiled into its tables
+// (engine-tables.ts), and refuses only what its tables cannot hold (sizes, addresses still
+// draining connections); the control service handles those refusals by rolling back.
 //
 // Changes validate fully before they mutate, so a refused change leaves the model as it was. Each
 // change can also record closures undoing it exactly (order of services, dests and LIPs
@@ -13,14 +11,19 @@
 import { type Family, formatIp, parseIp } from '../common/addr.js';
 import { LvsError } from '../common/errors.js';
 import { checkSysctls, defaultSysctls, isSysctlName, type SysctlValues } from '../common/sysctls.js';
-import { DEFAULT_TIMEOUTS_S, S_ESTABLISHED, S_FIN_WAIT, S_UDP } from '../common/vocabulary.js';
-import { checkDestValues, checkPort, checkServiceOptions, checkUint } from '../dataplane/config-checks.js';
+import {
+  DEFAULT_SCHEDULER,
+  DEFAULT_TIMEOUTS_S,
+  S_ESTABLISHED,
+  S_FIN_WAIT,
+  S_UDP,
+} from '../common/vocabulary.js';
+import { checkDestValues, checkPort, checkServiceOptions, checkUint } from './config-checks.js';
 import type {
   DestChange,
   DestSpec,
   Request,
   ServiceConfig,
-  ServiceInfo,
   ServiceKey,
   ServiceOptions,
   Timeouts,
@@ -45,8 +48,6 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
   tcpfin: DEFAULT_TIMEOUTS_S[S_FIN_WAIT]!,
   udp: DEFAULT_TIMEOUTS_S[S_UDP]!,
 });
-
-// Same bounds as the engine.
 
 /** A change refused inside a batch: the refusal's code and words, and its position. */
 export class BatchError extends LvsError {
@@ -163,35 +164,33 @@ function serviceRequests(s: ServiceConfig): Request[] {
   return out;
 }
 
-/** The configuration an engine holds, read back from its listing (services in its order). */
-export function configFromServiceInfos(
-  services: readonly ServiceInfo[],
-  timeouts: Timeouts,
-  sysctl: SysctlValues,
-): Config {
+/** A new service's settings: the given ones, ipvsadm's defaults for the rest. */
+function withDefaults(family: Family, o: ServiceOptions): ServiceOpts {
   return {
-    services: services.map((s) => ({
-      svc: { proto: s.proto, addr: s.addr, port: s.port },
-      opts: {
-        sched: s.sched,
-        schedFlags: s.schedFlags,
-        persistTimeout: s.persistTimeout,
-        persistPrefix: s.persistPrefix,
-        synproxy: s.synproxy,
-        toa: s.toa,
-      },
-      dests: s.dests.map((d) => ({
-        addr: d.addr,
-        port: d.port,
-        weight: d.weight,
-        uThreshold: d.uThreshold,
-        lThreshold: d.lThreshold,
-      })),
-      laddrs: s.laddrs.map((l) => l.addr),
-    })),
-    timeouts: { ...timeouts },
-    sysctl: { ...sysctl },
+    sched: o.sched ?? DEFAULT_SCHEDULER,
+    schedFlags: o.schedFlags ?? 0,
+    persistTimeout: o.persistTimeout ?? 0,
+    persistPrefix: o.persistPrefix ?? (family === 4 ? 32 : 128),
+    synproxy: o.synproxy ?? false,
+    toa: o.toa ?? true,
   };
+}
+
+function destWithDefaults(text: string, d: DestSpec): DestConfig {
+  return {
+    addr: text,
+    port: d.port,
+    weight: d.weight ?? 1,
+    uThreshold: d.uThreshold ?? 0,
+    lThreshold: d.lThreshold ?? 0,
+  };
+}
+
+/** The settings `o` gives, over `cur`. */
+function merged<T extends object>(cur: T, o: Partial<T>): T {
+  const next = { ...cur };
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] !== undefined) next[k] = o[k] as T[keyof T];
+  return next;
 }
 
 export class ConfigModel {
@@ -353,6 +352,34 @@ export class ConfigModel {
   }
 
   /**
+   * `req` with every value it leaves to defaults or to the current configuration filled in, so
+   * it says all the engine is to hold (call it before applying `req`, which it must accept).
+   * Addresses keep their spelling: the engine's tables key by address words.
+   */
+  resolve(req: Request): Request {
+    switch (req.op) {
+      case 'addService':
+        return { ...req, opts: withDefaults(parseAddr(req.svc.addr, 'virtual').family, req.opts ?? {}) };
+      case 'editService':
+        return { ...req, opts: merged(this.find(req.svc).opts, req.opts ?? {}) };
+      case 'addDest':
+        return { ...req, dest: destWithDefaults(req.dest.addr, req.dest) };
+      case 'editDest': {
+        const d = this.findDest(this.find(req.svc), req.addr, req.port)!;
+        return {
+          ...req,
+          change: merged(
+            { weight: d.weight, uThreshold: d.uThreshold, lThreshold: d.lThreshold },
+            req.change ?? {},
+          ),
+        };
+      }
+      default:
+        return req;
+    }
+  }
+
+  /**
    * The requests that undo `req` on an engine holding this model's configuration, derived from
    * the model as it is before `req` (call this, then apply). Counters zeroed by `zero` cannot be
    * brought back: its inverse is empty. Not defined for batch (invert its parts).
@@ -417,7 +444,7 @@ export class ConfigModel {
     return this.svcs.get(svcKeyString(key.proto, addrOf(a.family, a.words), key.port));
   }
 
-  /** As the engine's findSvc: protocol, address, port, then existence. */
+  /** Checks protocol, address, port, then existence (in that order: the refusal names the first wrong one). */
   private find(key: ServiceKey): Entry {
     protoCheck(key.proto);
     const a = parseAddr(key.addr, 'virtual');
@@ -445,14 +472,7 @@ export class ConfigModel {
       seq: this.nextSeq++,
       svc: { proto: key.proto, addr: a.text, port: key.port },
       family: a.family,
-      opts: {
-        sched: opts.sched ?? 'wlc',
-        schedFlags: opts.schedFlags ?? 0,
-        persistTimeout: opts.persistTimeout ?? 0,
-        persistPrefix: opts.persistPrefix ?? (a.family === 4 ? 32 : 128),
-        synproxy: opts.synproxy ?? false,
-        toa: opts.toa ?? true,
-      },
+      opts: withDefaults(a.family, opts),
       dests: [],
       destIdx: new Map(),
       laddrs: [],
@@ -469,14 +489,7 @@ export class ConfigModel {
     const e = this.find(key);
     this.checkOptions(e.family, e.svc.port, opts, e.opts);
     const old = e.opts;
-    const next = { ...old };
-    if (opts.sched !== undefined) next.sched = opts.sched;
-    if (opts.schedFlags !== undefined) next.schedFlags = opts.schedFlags;
-    if (opts.persistTimeout !== undefined) next.persistTimeout = opts.persistTimeout;
-    if (opts.persistPrefix !== undefined) next.persistPrefix = opts.persistPrefix;
-    if (opts.synproxy !== undefined) next.synproxy = opts.synproxy;
-    if (opts.toa !== undefined) next.toa = opts.toa;
-    e.opts = next;
+    e.opts = merged(old, opts);
     undo?.push(() => {
       e.opts = old;
     });
@@ -512,7 +525,7 @@ export class ConfigModel {
 
   // ---- real servers ---------------------------------------------------------------------------
 
-  /** A dest of the service, or undefined (checks the address and port as the engine). */
+  /** A dest of the service, or undefined (the address and port are checked). */
   private findDest(e: Entry, addr: string, port: number): DestConfig | undefined {
     const a = parseAddr(addr, 'real server');
     checkPort(port, 'real server');
@@ -531,13 +544,7 @@ export class ConfigModel {
     checkDestValues(spec);
     const k = destKey(a.text, spec.port);
     if (e.destIdx.has(k)) throw new LvsError('DEST_EXISTS');
-    const d: DestConfig = {
-      addr: a.text,
-      port: spec.port,
-      weight: spec.weight ?? 1,
-      uThreshold: spec.uThreshold ?? 0,
-      lThreshold: spec.lThreshold ?? 0,
-    };
+    const d = destWithDefaults(a.text, spec);
     e.dests.push(d);
     e.destIdx.set(k, d);
     undo?.push(() => {
@@ -566,7 +573,7 @@ export class ConfigModel {
     const d = this.findDest(e, addr, port);
     if (!d) throw new LvsError('DEST_NOT_FOUND');
     const k = destKey(d.addr, d.port);
-    // Found through the index; the list needs its position (a native scan, as the engine's).
+    // Found through the index; the list needs its position (a native scan).
     const pos = e.dests.lastIndexOf(d);
     e.dests.splice(pos, 1);
     e.destIdx.delete(k);

@@ -2,12 +2,13 @@
 // the state file in step.
 //
 // Reads are answered from the engine (live counters) or, for `dump`, from the model. A change is
-// first run on the model as a dry run (checks everything, including every request of a batch in
-// order; a refusal there changes nothing anywhere). Then the requests go to the engine one by one,
-// each mirrored in the model. The engine validates each request before changing anything, so it
-// can refuse only for what the model does not know (table sizes, addresses still draining
-// connections); then the requests already applied are undone with their inverses, derived from
-// the model before each one, and the model is rolled back exactly. After a change: listeners are
+// first run on the model as a dry run (the model is the only validator: it checks everything,
+// every request of a batch in order; a refusal there changes nothing anywhere). Then each request
+// is compiled into the engine's tables (engine-tables.ts) and mirrored in the model. The engine
+// refuses only what the model does not know (table sizes, addresses still draining
+// connections); then the requests already written are undone with their inverses, derived from
+// the model before each one, which the engine carries out exactly (what the change deleted comes
+// back with its counters and connections), and the model is rolled back. After a change: listeners are
 // told (host plumbing: routes and proxy neighbours for the VIPs and LIPs) and the state is saved;
 // the answer goes out once both are done, so an acknowledged change survives kill -9.
 //
@@ -21,46 +22,13 @@
 // The connection listing streams in chunks of CONN_CHUNK with the event loop run between them.
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LvsError } from '../common/errors.js';
-import { knobsToSysctls, SYSCTL_NAMES, sysctlsToKnobs } from '../common/sysctls.js';
-import type { ConnInfo, Engine } from '../dataplane/engine.js';
-import {
-  BatchError,
-  type Config,
-  ConfigModel,
-  configFromServiceInfos,
-  configToRequests,
-  type Undo,
-} from './config-model.js';
+import { knobsToSysctls, SYSCTL_NAMES } from '../common/sysctls.js';
+import type { Engine } from '../dataplane/engine.js';
+import { BatchError, type Config, ConfigModel, configToRequests, type Undo } from './config-model.js';
+import { EngineTables } from './engine-tables.js';
 import { type Log, silentLog } from './log.js';
-import type { Request, Results, StatusInfo } from './protocol.js';
+import type { ConnInfo, Request, Results, StatusInfo } from './protocol.js';
 import type { StateStore } from './state-store.js';
-
-/** What the control service needs of the engine (an Engine; tests may wrap one). */
-export type ControlEngine = Pick<
-  Engine,
-  | 'addService'
-  | 'editService'
-  | 'delService'
-  | 'flush'
-  | 'addDest'
-  | 'editDest'
-  | 'delDest'
-  | 'addLaddr'
-  | 'delLaddr'
-  | 'zero'
-  | 'setTimeoutsTriple'
-  | 'getTimeouts'
-  | 'setKnobs'
-  | 'getKnobs'
-  | 'listServices'
-  | 'connTabSize'
-  | 'templateCount'
-  | 'getService'
-  | 'totals'
-  | 'connections'
-  | 'counterValues'
-  | 'connCount'
-> & { readonly cfg: { readonly connCapacity: number } };
 
 /** Called after every successful configuration change, in change order; awaited before the answer. */
 export type ChangeListener = (model: ConfigModel) => void | Promise<void>;
@@ -123,7 +91,8 @@ export class ControlFailure extends Error {
 }
 
 export interface ControlServiceOptions {
-  engine: ControlEngine;
+  /** The engine whose tables the control service writes (it writes them alone). */
+  engine: Engine;
   /** Where changes are saved; none: changes live in memory only. */
   store?: StateStore | null;
   log?: Log;
@@ -142,53 +111,10 @@ export interface ControlServiceOptions {
   plumb?: (model: ConfigModel) => Promise<void>;
 }
 
-/** Applies one request to the engine. */
-export function applyToEngine(engine: ControlEngine, r: Request): void {
-  switch (r.op) {
-    case 'addService':
-      engine.addService(r.svc, r.opts);
-      return;
-    case 'editService':
-      engine.editService(r.svc, r.opts);
-      return;
-    case 'delService':
-      engine.delService(r.svc);
-      return;
-    case 'flush':
-      engine.flush();
-      return;
-    case 'addDest':
-      engine.addDest(r.svc, r.dest);
-      return;
-    case 'editDest':
-      engine.editDest(r.svc, r.addr, r.port, r.change);
-      return;
-    case 'delDest':
-      engine.delDest(r.svc, r.addr, r.port);
-      return;
-    case 'addLaddr':
-      engine.addLaddr(r.svc, r.addr);
-      return;
-    case 'delLaddr':
-      engine.delLaddr(r.svc, r.addr);
-      return;
-    case 'zero':
-      engine.zero(r.svc);
-      return;
-    case 'setTimeouts':
-      engine.setTimeoutsTriple(r.timeouts);
-      return;
-    case 'setSysctl':
-      // The engine checks all the knobs before it changes any.
-      engine.setKnobs(sysctlsToKnobs(r.values));
-      return;
-    default:
-      throw new LvsError('EINVAL', `${r.op} is not a change the engine applies`);
-  }
-}
-
 export class ControlService {
-  readonly engine: ControlEngine;
+  readonly engine: Engine;
+  /** The compiled configuration: what maps the model's names to the engine's slots. */
+  readonly tables: EngineTables;
   private cur: ConfigModel;
   private readonly store: StateStore | null;
   private readonly log: Log;
@@ -205,7 +131,10 @@ export class ControlService {
     this.engine = opts.engine;
     this.hostCheck = opts.hostCheck ?? null;
     this.plumb = opts.plumb ?? null;
-    this.cur = new ConfigModel(opts.engine.getTimeouts(), knobsToSysctls(opts.engine.getKnobs()));
+    this.tables = new EngineTables(opts.engine);
+    // An engine normally starts empty; one that does not is taken as it is.
+    this.tables.resync();
+    this.cur = ConfigModel.fromConfig(this.tables.config());
     this.store = opts.store ?? null;
     this.log = opts.log ?? silentLog;
     this.version = opts.version ?? '0.0.0';
@@ -251,7 +180,7 @@ export class ControlService {
    */
   private async listConns(limit: number | undefined, sink?: PartSink): Promise<Results['listConns']> {
     const max = limit ?? Number.POSITIVE_INFINITY;
-    const it = this.engine.connections(max);
+    const it = this.tables.connections(max);
     const all: ConnInfo[] = [];
     let listed = 0;
     for (;;) {
@@ -270,7 +199,7 @@ export class ControlService {
       await nextTurn();
     }
     // Entries as listed: connections and persistence templates.
-    const total = this.engine.connCount + this.engine.templateCount;
+    const total = this.tables.connCount + this.tables.templateCount;
     const out: Results['listConns'] = { conns: all, total, listed };
     // Stopped by the limit with more in the table: say so (the listing is not complete).
     if (limit !== undefined && listed >= limit && total > listed) out.limit = limit;
@@ -297,14 +226,15 @@ export class ControlService {
   async execute(req: Request, sink?: PartSink): Promise<unknown>;
   async execute(req: Request, sink?: PartSink): Promise<unknown> {
     const e = this.engine;
+    const t = this.tables;
     switch (req.op) {
       case 'list': {
         await this.settled();
-        if (req.svc) return { services: [e.getService(req.svc)] } satisfies Results['list'];
+        if (req.svc) return { services: [t.getService(req.svc)] } satisfies Results['list'];
         return {
-          services: e.listServices(),
-          totals: e.totals().stats,
-          size: e.connTabSize,
+          services: t.listServices(),
+          totals: t.totals().stats,
+          size: t.connTabSize,
         } satisfies Results['list'];
       }
       case 'listConns':
@@ -323,14 +253,14 @@ export class ControlService {
         await this.settled();
         return this.cur.toConfig() satisfies Results['dump'];
       case 'counters':
-        return e.counterValues();
+        return t.counterValues();
       case 'status':
         return {
           version: this.version,
           pid: process.pid,
           uptimeS: Math.floor((this.now() - this.startedAt) / 1000),
           tun: this.tun,
-          connCount: e.connCount,
+          connCount: t.connCount,
           connCapacity: e.cfg.connCapacity,
         } satisfies StatusInfo;
       case 'zero':
@@ -366,6 +296,8 @@ export class ControlService {
       const undo = await this.applySliced(reqs, batch, check);
       if (plumb && this.plumb) await this.plumbOrUndo(undo);
     } finally {
+      // Applied or undone, the change is over: what it deleted is final in the engine.
+      this.tables.commit();
       this.applying = null;
       done();
     }
@@ -418,14 +350,15 @@ export class ControlService {
         if (slice.due()) await slice.yield();
       }
     }
-    // 2. For real: engine first, then the model; inverses taken from the model before each request.
+    // 2. For real: engine first, then the model; the request resolved and its inverses taken from
+    // the model before each request.
     const modelUndo: Undo[] = [];
     const engineUndo: Request[][] = [];
     for (let i = 0; i < reqs.length; i++) {
       const r = reqs[i]!;
       const inverse = this.cur.inverse(r);
       try {
-        applyToEngine(this.engine, r);
+        this.tables.write(this.cur.resolve(r));
       } catch (err) {
         await this.rollback(engineUndo, modelUndo, err, slice);
         throw refusal(i, err);
@@ -486,7 +419,7 @@ export class ControlService {
       if (slice.due()) await slice.yield();
       for (const inv of engineUndo[i]!) {
         try {
-          applyToEngine(this.engine, inv);
+          this.tables.write(inv, true);
         } catch (err) {
           // The engine could not take back its own previous state (a table filled by draining
           // connections?). Make the model say what the engine really has, and tell loudly.
@@ -501,13 +434,10 @@ export class ControlService {
     }
   }
 
-  /** Rebuilds the model from the engine's listing (after a failed rollback). */
+  /** Rebuilds the slot maps and the model from the engine's tables (after a failed rollback). */
   private resync(): void {
-    const cfg = configFromServiceInfos(
-      this.engine.listServices(),
-      this.engine.getTimeouts(),
-      knobsToSysctls(this.engine.getKnobs()),
-    );
+    this.tables.resync();
+    const cfg = this.tables.config();
     try {
       this.cur = ConfigModel.fromConfig(cfg);
     } catch (err) {

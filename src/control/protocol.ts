@@ -5,30 +5,120 @@
 // (`{v, id, ok: true, part: [ConnInfo...]}`, in order) before its one final response, so a table
 // of a million connections never has to be built, sent or parsed as one line.
 
+import type { Family } from '../common/addr.js';
 import type { SysctlName, SysctlValues } from '../common/sysctls.js';
-import type {
-  ConnInfo,
-  DestChange,
-  DestSpec,
-  ServiceInfo,
-  ServiceKey,
-  ServiceOptions,
-  Timeouts,
-} from '../dataplane/engine.js';
+// Type only: the counters' shape is the engine's (nothing of it is loaded).
+import type { StatsCounters, StatsRates } from '../dataplane/stats.js';
 
 export const PROTOCOL_VERSION = 1;
 
-export type {
-  ConnInfo,
-  DestChange,
-  DestSpec,
-  ServiceInfo,
-  ServiceKey,
-  ServiceOptions,
-  SysctlName,
-  SysctlValues,
-  Timeouts,
-};
+export type { StatsCounters, StatsRates, SysctlName, SysctlValues };
+
+export type ProtoName = 'tcp' | 'udp';
+
+/** What operators name a service by (any spelling of the address; control canonicalises it). */
+export interface ServiceKey {
+  proto: ProtoName;
+  addr: string;
+  port: number;
+}
+
+export interface ServiceOptions {
+  /** Scheduler name as ipvsadm -s (default wlc). */
+  sched?: string;
+  /** SCHED_F_* bits (ipvsadm -b on -A/-E). */
+  schedFlags?: number;
+  /** Persistence timeout in seconds, 0 = off (ipvsadm -p). */
+  persistTimeout?: number;
+  /** Persistence netmask as a prefix length (ipvsadm -M). */
+  persistPrefix?: number;
+  synproxy?: boolean;
+  toa?: boolean;
+}
+
+export interface DestSpec {
+  addr: string;
+  port: number;
+  weight?: number;
+  uThreshold?: number;
+  lThreshold?: number;
+}
+
+export interface DestChange {
+  weight?: number;
+  uThreshold?: number;
+  lThreshold?: number;
+}
+
+export interface DestInfo {
+  addr: string;
+  port: number;
+  family: Family;
+  fwd: number;
+  weight: number;
+  uThreshold: number;
+  lThreshold: number;
+  activeConns: number;
+  inactConns: number;
+  persistConns: number;
+  overloaded: boolean;
+  stats: StatsCounters;
+  rates: StatsRates;
+}
+
+export interface LaddrInfo {
+  addr: string;
+  family: Family;
+  conns: number;
+  conflicts: number;
+  /** Local ports per (LIP, real-server address and port): a LIP runs dry per real server. */
+  portCount: number;
+  /** Ports the busiest real-server tuple holds on this LIP, over TCP and over UDP. */
+  tcpPortsUsed: number;
+  udpPortsUsed: number;
+}
+
+export interface ServiceInfo {
+  proto: ProtoName;
+  family: Family;
+  addr: string;
+  port: number;
+  sched: string;
+  schedFlags: number;
+  persistTimeout: number;
+  persistPrefix: number;
+  synproxy: boolean;
+  toa: boolean;
+  conns: number;
+  stats: StatsCounters;
+  rates: StatsRates;
+  dests: DestInfo[];
+  laddrs: LaddrInfo[];
+}
+
+export interface ConnInfo {
+  proto: ProtoName;
+  family: Family;
+  caddr: string;
+  cport: number;
+  vaddr: string;
+  vport: number;
+  laddr: string;
+  lport: number;
+  daddr: string;
+  dport: number;
+  state: string;
+  /** Milliseconds until expiry. */
+  expiresIn: number;
+  /** A persistence template (state NONE, no local address: laddr ''), not a connection. */
+  template?: true;
+}
+
+export interface Timeouts {
+  tcp: number;
+  tcpfin: number;
+  udp: number;
+}
 
 /** One service as configured (what -S prints, -R reads and the state file stores). */
 export interface ServiceConfig {

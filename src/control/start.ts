@@ -2,19 +2,15 @@
 // state (refuse to start on a corrupt file), restore it into the engine, then listen. The daemon
 // (src/daemon/) calls this once its engine exists; tests run it in a child process.
 
+import type { Engine } from '../dataplane/engine.js';
 import type { ConfigModel } from './config-model.js';
-import {
-  type ChangeListener,
-  type ControlEngine,
-  ControlService,
-  type HostCheck,
-} from './control-service.js';
+import { type ChangeListener, ControlService, type HostCheck } from './control-service.js';
 import { type Log, stderrLog } from './log.js';
 import { ControlServer, loadNativePeerCred, type PeerCredFn, probeSocket } from './server.js';
 import { StateStore } from './state-store.js';
 
 export interface ControlPlaneOptions {
-  engine: ControlEngine;
+  engine: Engine;
   stateDir: string;
   socketPath: string;
   log?: Log;

@@ -5,6 +5,7 @@
 // proxy entries in step), then the packet pump and the clock.
 import { getRandomValues } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { type Family, formatIp } from '../common/addr.js';
 import type { ConfigModel } from '../control/config-model.js';
 import type { Log } from '../control/log.js';
 import { probeSocket } from '../control/server.js';
@@ -96,10 +97,11 @@ async function startLocked(opts: DaemonOptions, lock: InstanceLock): Promise<Dae
   let configured: ConfigModel | null = null;
   const wantedNow = () => {
     const d = engine.drainingAddrs();
+    const text = (l: { family: Family; addr: Uint32Array }[]) => l.map((a) => formatIp(a.family, a.addr));
     const union = (a: string[], b: string[]) => (b.length === 0 ? a : [...new Set([...a, ...b])]);
     return {
-      vips: union(configured?.vips() ?? [], d.vips),
-      lips: union(configured?.lips() ?? [], d.lips),
+      vips: union(configured?.vips() ?? [], text(d.vips)),
+      lips: union(configured?.lips() ?? [], text(d.lips)),
     };
   };
   let current: { vips: string[]; lips: string[] } = { vips: [], lips: [] };

@@ -9,7 +9,6 @@
 // scheduler context, verdicts as numbers and drop reasons as counters. Control operations
 // (engine.ts) build the tables.
 
-import { type Family, formatIp } from '../common/addr.js';
 import { S_CLOSE, S_LAST, S_TIME_WAIT } from '../common/vocabulary.js';
 import { Addr4Map } from './addr4-map.js';
 import { PacketBatch, VERDICT_DROP } from './batch.js';
@@ -78,7 +77,7 @@ export class EngineCore {
    * written out after process() or tick() and then cleared by the caller.
    */
   readonly txq: PacketBatch;
-  /** The (LIP slot, dest index, rport) that last reached laddr_ports_low (see portsLow()). */
+  /** The (LIP slot, dest index, rport) that last reached laddr_ports_low (engine-readout.ts portsLow()). */
   portsLowLaddr = -1;
   portsLowDest = -1;
   portsLowRport = 0;
@@ -170,22 +169,6 @@ export class EngineCore {
   drop(reason: number): number {
     this.counters[reason]! += 1;
     return VERDICT_DROP;
-  }
-
-  /**
-   * Control path: the LIP and real-server tuple that last reached 7/8 of the LIP's ports
-   * (laddr_ports_low), for the daemon's warning; null before the first time.
-   */
-  portsLow(): { laddr: string; rs: string; rport: number } | null {
-    const la = this.portsLowLaddr;
-    const d = this.dests[this.portsLowDest];
-    if (la < 0 || d === undefined) return null;
-    const lp = this.laddrs;
-    return {
-      laddr: formatIp(lp.family[la] as Family, lp.addr.subarray(la * 4, la * 4 + 4)),
-      rs: formatIp(d.family, d.addr),
-      rport: this.portsLowRport,
-    };
   }
 
   /** Hook for engine.ts: frees slots of deleted services, dests and LIPs once unused. */

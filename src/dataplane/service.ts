@@ -45,8 +45,10 @@ export class Dest {
   persistConns = 0;
   /** Deleted and kept for revival (Engine's trash): engine ms of the delete, -1 = not trashed. */
   trashedAt = -1;
-  /** Its position in svc.dests when deleted: a revived dest goes back there. */
-  trashPos = 0;
+  /** Its positions in svc.dests when deleted by the current change: an undo puts it back there. */
+  heldPos: number[] = [];
+  /** Deleted with its service and left in its list (an undo of the service's delete revives it there). */
+  parked = false;
 
   constructor(idx: number, svc: Service, family: Family, addr: Uint32Array, port: number) {
     this.idx = idx;
@@ -90,6 +92,12 @@ export class Service {
   /** Live connections (the slot is reused only when it is deleted and this is 0). */
   refs = 0;
   deleted = false;
+  /** Deleted by the change in progress, which may yet bring it back (Engine.commit ends that). */
+  held = false;
+  /** Its LIPs when it was deleted (expire_nodest_conn cuts their connections too). */
+  laddrsBefore: number[] = [];
+  /** Positions in `laddrs` of LIPs the current change detached (an undo puts them back there). */
+  readonly laddrHeldPos = new Map<number, number[]>();
 
   constructor(idx: number, proto: Proto, family: Family, addr: Uint32Array, port: number) {
     this.idx = idx;

@@ -117,7 +117,7 @@ export class Synproxy {
     this.qOrder = new Float64Array(queueSlots);
   }
 
-  /** New knobs, already validated (Engine.setKnobs). */
+  /** New knobs, already validated (by the control model: checkSysctls). */
   setKnobs(k: EngineKnobs): void {
     if (k.timestamp) this.ts.enable();
     this.knobs = k;

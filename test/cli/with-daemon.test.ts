@@ -11,10 +11,10 @@ import { defaultSysctls } from '../../src/common/sysctls.js';
 import { defaultEngineKnobs } from '../../src/common/vocabulary.js';
 import { ControlClient } from '../../src/control/client.js';
 import { ControlService } from '../../src/control/control-service.js';
+import { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
 import { MemoryLog } from '../../src/control/log.js';
 import { ControlServer } from '../../src/control/server.js';
 import { COUNTER_NAMES } from '../../src/dataplane/counters.js';
-import { Engine } from '../../src/dataplane/engine.js';
 import { text } from './fixtures.js';
 
 let dir = '';

@@ -9,13 +9,13 @@ import { LvsError } from '../../src/common/errors.js';
 import { defaultSysctls, knobsToSysctls, SYSCTL_NAMES, type SysctlValues } from '../../src/common/sysctls.js';
 import { defaultEngineKnobs, type EngineKnobs } from '../../src/common/vocabulary.js';
 import { BatchError, type Config, ConfigModel } from '../../src/control/config-model.js';
-import { type ControlEngine, ControlFailure, ControlService } from '../../src/control/control-service.js';
+import { ControlFailure, ControlService } from '../../src/control/control-service.js';
+import type { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
 import { MemoryLog } from '../../src/control/log.js';
 import type { Request } from '../../src/control/protocol.js';
 import { StateStore } from '../../src/control/state-store.js';
 import { PacketBatch } from '../../src/dataplane/batch.js';
 import { COUNTER_NAMES } from '../../src/dataplane/counters.js';
-import type { Engine } from '../../src/dataplane/engine.js';
 import { tcp4 } from '../support/packet-builder.js';
 import { changeArb, changesArb } from './arbitraries.js';
 import {
@@ -36,14 +36,18 @@ import {
 const SVC2 = { proto: 'tcp', addr: VIP2, port: 443 } as const;
 
 /** Counts the engine's mutating calls. */
-function spied(e: Engine): { engine: ControlEngine; calls: string[] } {
+function spied(e: Engine): { engine: Engine; calls: string[] } {
   const calls: string[] = [];
   const engine = new Proxy(e, {
     get(target, prop, recv) {
       const v = Reflect.get(target, prop, recv);
       if (typeof v !== 'function') return v;
       return (...args: unknown[]) => {
-        if (/^(add|edit|del|flush|zero|setTimeoutsTriple|setKnobs)/.test(String(prop)))
+        if (
+          /^(create|update|delete|attach|detach|zeroStats|setTimeoutsTriple|setKnobs|commit)/.test(
+            String(prop),
+          )
+        )
           calls.push(String(prop));
         return v.apply(target, args);
       };
@@ -294,7 +298,7 @@ describe('ControlService: batches are all-or-nothing', () => {
     const engine = new Proxy(e, {
       get(target, prop, recv) {
         const v = Reflect.get(target, prop, recv);
-        if (prop === 'delService')
+        if (prop === 'deleteService')
           return (...a: unknown[]) => {
             if (failDel) throw new LvsError('NO_MEMORY', 'injected');
             return v.apply(target, a);
@@ -382,7 +386,7 @@ describe('ControlService: persistence, listeners, restore', () => {
         /the change is in effect, but saving .* failed/,
       );
       assert.equal(cs.model.serviceCount, 1);
-      assert.equal(cs.engine.listServices().length, 1);
+      assert.equal(cs.tables.listServices().length, 1);
       assert.ok(log.lines.some((l) => l.includes('saving')));
     } finally {
       cleanup();

@@ -3,12 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LvsError } from '../../src/common/errors.js';
-import { knobsToSysctls } from '../../src/common/sysctls.js';
-import { type Config, configFromServiceInfos } from '../../src/control/config-model.js';
-import type { ControlEngine } from '../../src/control/control-service.js';
+import type { Config } from '../../src/control/config-model.js';
+import { EngineTables } from '../../src/control/engine-tables.js';
+import { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
 import type { ServiceConfig } from '../../src/control/protocol.js';
 import type { EngineConfig } from '../../src/dataplane/config.js';
-import { Engine } from '../../src/dataplane/engine.js';
 
 export const VIP = '203.0.113.10';
 export const VIP2 = '203.0.113.11';
@@ -69,9 +68,9 @@ export function normalize(c: Config, setLike = false): Config {
   return { services, timeouts: c.timeouts, sysctl: c.sysctl };
 }
 
-/** The configuration an engine holds. */
-export function engineConfig(e: ControlEngine): Config {
-  return configFromServiceInfos(e.listServices(), e.getTimeouts(), knobsToSysctls(e.getKnobs()));
+/** The configuration an engine's tables hold, read back from them (whoever wrote them). */
+export function engineConfig(e: Engine): Config {
+  return new EngineTables(e).config();
 }
 
 /** A fresh temporary directory, removed by the returned function. */

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BatchError } from '../../src/control/config-model.js';
 import { CONN_CHUNK, ControlService, SLICE_REQUESTS } from '../../src/control/control-service.js';
+import type { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
 import type { ConnInfo, Request } from '../../src/control/protocol.js';
 import { PacketBatch } from '../../src/dataplane/batch.js';
-import type { Engine } from '../../src/dataplane/engine.js';
 import { tcp4 } from '../support/packet-builder.js';
 import { engineConfig, LIP, LIP2, normalize, RS1, RS2, RS3, SVC, smallEngine, VIP2 } from './helpers.js';
 

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import type { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
 import { PacketBatch, VERDICT_TX } from '../../src/dataplane/batch.js';
-import type { Engine } from '../../src/dataplane/engine.js';
 import { toHex } from '../support/hex.js';
 import { tcp4, udp4 } from '../support/packet-builder.js';
 import { decodePacket } from '../support/packet-decoder.js';

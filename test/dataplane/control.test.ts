@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { LvsError } from '../../src/common/errors.js';
-import type { Engine } from '../../src/dataplane/engine.js';
+import type { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
 import { tcp4 } from '../support/packet-builder.js';
 import { CIP, engine, fixture, LIP, LIP6, RS1, RS2, RS6, SVC, send, VIP } from './helpers.js';
 
@@ -84,15 +84,15 @@ describe('control operations are all-or-nothing', () => {
 
   test('timeouts', () => {
     const e = fixture();
-    refuses(e, () => e.setTimeoutsTriple({ tcp: -1 }), 'EINVAL');
-    refuses(e, () => e.setTimeoutsTriple({ udp: 1.5 }), 'EINVAL');
-    e.setTimeoutsTriple({ tcp: 100, tcpfin: 0, udp: 0 });
+    refuses(e, () => e.apply({ op: 'setTimeouts', timeouts: { tcp: -1 } }), 'EINVAL');
+    refuses(e, () => e.apply({ op: 'setTimeouts', timeouts: { udp: 1.5 } }), 'EINVAL');
+    e.apply({ op: 'setTimeouts', timeouts: { tcp: 100, tcpfin: 0, udp: 0 } });
     assert.deepEqual(e.getTimeouts(), { tcp: 100, tcpfin: 120, udp: 300 });
   });
 
-  test('mh with a table size that is not a prime is refused', () => {
-    const e = engine({ mhTableSize: 65536 });
-    refuses(e, () => e.addService(SVC, { sched: 'mh' }), 'EINVAL', /prime/);
+  test('an engine with an mh table size that is not a prime is refused', () => {
+    assert.throws(() => engine({ mhTableSize: 65536 }), /must be a prime/);
+    assert.throws(() => engine({ mhTableSize: 65537 * 2 + 1 }), /must be a prime/);
   });
 });
 

@@ -1,15 +1,17 @@
 // The dest trash (engine.ts), as IPVS's: a deleted real server is kept Engine.TRASH_MS, and adding
-// it again revives it in its old place with its counters and connections. So a refused batch
-// that had deleted a real server is undone exactly (issue 9: "a restored dest keeps its counters,
-// scheduler position and connections").
+// it again revives it with its counters and connections. And a refused change is undone exactly
+// (issue 9: "a restored dest keeps its counters, scheduler position and connections"): what it
+// deleted (servers, services, LIPs) comes back in place, its connections uncut.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ControlService } from '../../src/control/control-service.js';
-import { Engine } from '../../src/dataplane/engine.js';
+import { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
+import type { Request, SysctlValues } from '../../src/control/protocol.js';
 import { tcp4 } from '../support/packet-builder.js';
 import { CIP, engine, fixture, LIP, RS1, RS2, SVC, send, VIP } from './helpers.js';
 
 const RS3 = '192.0.2.23';
+const SVC2 = { proto: 'tcp', addr: '203.0.113.11', port: 80 } as const;
 
 /** SYN, SYN-ACK, ACK from CIP:cport at `now`; returns the real server chosen. */
 function establish(e: Engine, cport: number, now: number): string {
@@ -36,8 +38,12 @@ describe('dest trash', () => {
     assert.equal(after.weight, 3, 'the new weight applies');
     assert.deepEqual(
       e.listServices()[0]!.dests.map((d) => d.addr),
-      [RS1, RS2],
-      'back in its place',
+      [RS2, RS1],
+      'at the end, as a new server is (and as the configuration, -S, lists it)',
+    );
+    assert.deepEqual(
+      e.model.toConfig().services[0]!.dests.map((d) => d.addr),
+      [RS2, RS1],
     );
     const more = send(e, tcp4(CIP, 40000, VIP, 80, 'A', { data: 'y' }), 2000);
     assert.equal(more.d.dst, RS1);
@@ -134,5 +140,82 @@ describe('dest trash', () => {
     assert.deepEqual(e.listServices(), before);
     // And rr goes on where it was: the next two connections go to RS3, then RS1.
     assert.deepEqual([establish(e, 40005, 2000), establish(e, 40006, 2000)], [RS3, RS1]);
+  });
+});
+
+describe('a refused change is undone exactly', () => {
+  /** A batch the model takes whose 70 new servers overflow the engine's 64 dest slots. */
+  const overflowing = (first: Request[]): Request => ({
+    op: 'batch',
+    requests: [
+      ...first,
+      { op: 'addService', svc: SVC2, opts: {} },
+      ...Array.from({ length: 70 }, (_, i) => ({
+        op: 'addDest' as const,
+        svc: SVC2,
+        dest: { addr: `192.0.2.${100 + i}`, port: 80 },
+      })),
+    ],
+  });
+
+  async function configured(knobs: Partial<SysctlValues> = {}): Promise<{ e: Engine; cs: ControlService }> {
+    const e = engine();
+    const cs = new ControlService({ engine: e });
+    await cs.execute({
+      op: 'batch',
+      requests: [
+        { op: 'setSysctl', values: knobs },
+        { op: 'addService', svc: SVC, opts: { sched: 'rr' } },
+        ...[RS1, RS2, RS3].map((addr) => ({ op: 'addDest' as const, svc: SVC, dest: { addr, port: 80 } })),
+        { op: 'addLaddr', svc: SVC, addr: LIP },
+      ],
+    });
+    establish(e, 41000, 1000);
+    establish(e, 41001, 1000);
+    send(e, tcp4(CIP, 41000, VIP, 80, 'A', { data: 'x'.repeat(50) }), 1000);
+    return { e, cs };
+  }
+
+  for (const [what, first] of [
+    ['-D of the service', [{ op: 'delService', svc: SVC }]],
+    ['-C (flush)', [{ op: 'flush' }]],
+    [
+      '-Q of its LIP and -d of a server',
+      [
+        { op: 'delLaddr', svc: SVC, addr: LIP },
+        { op: 'delDest', svc: SVC, addr: RS1, port: 80 },
+      ],
+    ],
+  ] as [string, Request[]][]) {
+    test(`${what}: the same service slot, counters, connections and order come back`, async () => {
+      const { e, cs } = await configured();
+      const before = e.listServices();
+      await assert.rejects(cs.execute(overflowing(first)), /too many real servers/);
+      assert.deepEqual(e.listServices(), before);
+      // Its connections still count on it; rr goes on where it was.
+      send(e, tcp4(CIP, 41000, VIP, 80, 'A', { data: 'y' }), 2000);
+      assert.equal(e.listServices()[0]!.stats.inPkts, before[0]!.stats.inPkts + 1);
+      assert.deepEqual([establish(e, 41002, 2000), establish(e, 41003, 2000)], [RS3, RS1]);
+    });
+  }
+
+  test('expire_nodest_conn=1: connections of what a refused change deleted are not cut', async () => {
+    const { e, cs } = await configured({ expire_nodest_conn: 1 });
+    await assert.rejects(
+      cs.execute(
+        overflowing([
+          { op: 'delDest', svc: SVC, addr: RS1, port: 80 },
+          { op: 'delService', svc: SVC },
+        ]),
+      ),
+      /too many real servers/,
+    );
+    for (let t = 2000; t < 6000; t += 1000) e.tick(t);
+    assert.equal(e.connCount, 2);
+    assert.equal(send(e, tcp4(CIP, 41000, VIP, 80, 'A', { data: 'z' }), 6000).tx, true);
+    // The same deletes, accepted: cut.
+    await cs.execute({ op: 'delService', svc: SVC });
+    for (let t = 7000; t < 9000; t += 1000) e.tick(t);
+    assert.equal(e.connCount, 0);
   });
 });

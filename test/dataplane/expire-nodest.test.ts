@@ -3,7 +3,7 @@
 // then; with expire_nodest_conn on they are cut by the next tick and not kept.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Engine } from '../../src/dataplane/engine.js';
+import type { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
 import { tcp4 } from '../support/packet-builder.js';
 import { CIP, fixture, LIP, RS1, SVC, send, VIP } from './helpers.js';
 
@@ -24,9 +24,9 @@ describe('deleted dests, services and LIPs', () => {
     establish(e, 40000);
     const gen = e.drainGen;
     e.delLaddr(SVC, LIP);
-    assert.deepEqual(e.drainingAddrs(), { vips: [], lips: [LIP] });
+    assert.deepEqual(e.draining(), { vips: [], lips: [LIP] });
     e.delService(SVC);
-    assert.deepEqual(e.drainingAddrs(), { vips: [VIP], lips: [LIP] });
+    assert.deepEqual(e.draining(), { vips: [VIP], lips: [LIP] });
     e.tick(2000);
     assert.deepEqual(both(e, 40000), { in: true, out: true });
     assert.equal(e.drainGen, gen, 'nothing freed yet');
@@ -35,7 +35,7 @@ describe('deleted dests, services and LIPs', () => {
     e.tick(3000 + 11_000);
     assert.equal(e.connCount, 0);
     assert.notEqual(e.drainGen, gen);
-    assert.deepEqual(e.drainingAddrs(), { vips: [], lips: [] });
+    assert.deepEqual(e.draining(), { vips: [], lips: [] });
   });
 
   test('knob off: -d of the real server, the connection keeps working', () => {
@@ -57,7 +57,7 @@ describe('deleted dests, services and LIPs', () => {
       else if (what === '-Q') e.delLaddr(SVC, LIP);
       else if (what === '-D') e.delService(SVC);
       else e.flush();
-      if (what !== '-d') assert.deepEqual(e.drainingAddrs(), { vips: [], lips: [] }, 'plumbing goes at once');
+      if (what !== '-d') assert.deepEqual(e.draining(), { vips: [], lips: [] }, 'plumbing goes at once');
       e.tick(2000);
       assert.equal(e.connCount, 0);
       assert.deepEqual(both(e, 40000), { in: false, out: false });

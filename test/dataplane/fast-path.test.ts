@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { Engine } from '../../src/dataplane/engine.js';
+import type { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
 import { type TcpOption, tcp4, udp4 } from '../support/packet-builder.js';
 import { engine, send } from './helpers.js';
 

@@ -1,8 +1,10 @@
 // Engine fixtures for tests: a small engine with one service, and a way to push one packet
 // through it and get the verdict and a copy of the bytes that came out.
+
+import { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
+import type { ServiceKey } from '../../src/control/protocol.js';
 import { PacketBatch, VERDICT_TX } from '../../src/dataplane/batch.js';
 import type { EngineConfig } from '../../src/dataplane/config.js';
-import { Engine, type ServiceKey } from '../../src/dataplane/engine.js';
 import { type DecodedPacket, decodePacket } from '../support/packet-decoder.js';
 
 export const CIP = '198.51.100.2';

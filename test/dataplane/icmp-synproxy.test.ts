@@ -10,7 +10,8 @@
 // checksums verified by the decoder's own computation (ICMPv6's over the pseudo-header).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Engine, ServiceKey } from '../../src/dataplane/engine.js';
+import type { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
+import type { ServiceKey } from '../../src/control/protocol.js';
 import { icmp4, icmp6, ipv4, ipv6, quote, type TcpOption, tcp4, tcp6 } from '../support/packet-builder.js';
 import type { DecodedPacket } from '../support/packet-decoder.js';
 import { CIP, CIP6, counter, fixture, LIP, LIP6, RS1, RS6, SVC, SVC6, send, VIP, VIP6 } from './helpers.js';

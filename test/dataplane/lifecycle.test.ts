@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ControlService } from '../../src/control/control-service.js';
-import type { Engine } from '../../src/dataplane/engine.js';
+import type { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
 import { tcp4, udp4 } from '../support/packet-builder.js';
 import { CIP, counter, fixture, LIP, RS1, RS2, SVC, send, VIP } from './helpers.js';
 

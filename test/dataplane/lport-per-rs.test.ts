@@ -3,7 +3,7 @@
 // FULLNAT's closing timeouts are settable (timeout_timewait, timeout_close).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Engine } from '../../src/dataplane/engine.js';
+import type { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
 import { tcp4 } from '../support/packet-builder.js';
 import { CIP, counter, fixture, LIP, RS1, RS2, send, VIP } from './helpers.js';
 
@@ -125,8 +125,8 @@ describe('FULLNAT closing timeouts (sysctls timeout_timewait, timeout_close)', (
 
   test('out-of-range values are refused and change nothing', () => {
     const e = fixture();
-    assert.throws(() => e.setKnobs({ timeoutTimeWait: 0 }), /at least 1/);
-    assert.throws(() => e.setKnobs({ timeoutClose: 86401 }), /timeout_close/);
+    assert.throws(() => e.setSysctl({ timeout_timewait: 0 }), /timeout_timewait/);
+    assert.throws(() => e.setSysctl({ timeout_close: 86401 }), /timeout_close/);
     assert.equal(e.getKnobs().timeoutTimeWait, 120);
     assert.equal(e.getKnobs().timeoutClose, 10);
   });

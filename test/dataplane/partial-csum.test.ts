@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import type { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
 import { PacketBatch, VERDICT_TX } from '../../src/dataplane/batch.js';
-import type { Engine } from '../../src/dataplane/engine.js';
 import { tcp4, tcp6, udp4, udp6 } from '../support/packet-builder.js';
 import { engine } from './helpers.js';
 

@@ -4,7 +4,8 @@
 // client TSecr back onto the RS's, by tsoff = lbTsval - rsTsval (uint32), checksums kept right.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Engine, ServiceKey } from '../../src/dataplane/engine.js';
+import type { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
+import type { ServiceKey } from '../../src/control/protocol.js';
 import { SynCookies } from '../../src/dataplane/syncookie.js';
 import { type TcpOption, tcp4, tcp6 } from '../support/packet-builder.js';
 import { type DecodedPacket, diffPackets } from '../support/packet-decoder.js';

@@ -2,7 +2,7 @@
 // handshake completed by the LB (with TOA), sequence translation both ways, queueing, retries.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Engine } from '../../src/dataplane/engine.js';
+import type { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
 import { tcp4, tcp6 } from '../support/packet-builder.js';
 import {
   CIP,
@@ -444,11 +444,11 @@ describe('SYNPROXY', () => {
 
   test('knobs are validated as a whole', () => {
     const e = spFixture();
-    assert.throws(() => e.setKnobs({ wscale: 15 }), /wscale/);
-    assert.throws(() => e.setKnobs({ initMss: 1400, synRetry: 9 }), /syn_retry/);
+    assert.throws(() => e.setSysctl({ synproxy_wscale: 15 }), /wscale/);
+    assert.throws(() => e.setSysctl({ synproxy_init_mss: 1400, synproxy_syn_retry: 9 }), /syn_retry/);
     assert.equal(e.getKnobs().initMss, 1452, 'nothing changed');
-    assert.throws(() => e.setKnobs({ timestamp: 1 as unknown as boolean }), /timestamp must be on or off/);
-    e.setKnobs({ initMss: 1400, sack: false });
+    assert.throws(() => e.setSysctl({ synproxy_timestamp: 2 }), /synproxy_timestamp must be 0 or 1/);
+    e.setSysctl({ synproxy_init_mss: 1400, synproxy_sack: 0 });
     const r = send(e, tcp4(CIP, 1, VIP, 80, 'S', { options: [{ kind: 'sackOk' }] }));
     assert.deepEqual(
       r.d.tcp!.options!.filter((o) => o.kind !== 'nop'),

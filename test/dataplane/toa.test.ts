@@ -2,8 +2,8 @@
 // directly follow the handshake; the RS's MSS is lowered so the option always fits.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
 import { PacketBatch, VERDICT_TX } from '../../src/dataplane/batch.js';
-import type { Engine } from '../../src/dataplane/engine.js';
 import { tcp4, tcp6 } from '../support/packet-builder.js';
 import { decodePacket } from '../support/packet-decoder.js';
 import { CIP, CIP6, counter, fixture, LIP, LIP6, RS1, RS6, SVC, SVC6, send, VIP, VIP6 } from './helpers.js';

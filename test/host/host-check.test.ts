@@ -9,9 +9,9 @@ import { after, describe, test } from 'node:test';
 import { LvsError } from '../../src/common/errors.js';
 import { BatchError, ConfigModel } from '../../src/control/config-model.js';
 import { ControlService } from '../../src/control/control-service.js';
+import { KeyedEngine as Engine } from '../../src/control/keyed-engine.js';
 import type { Request } from '../../src/control/protocol.js';
 import { StateStore } from '../../src/control/state-store.js';
-import { Engine } from '../../src/dataplane/engine.js';
 import { checkRequests, type HostView, needsHostCheck, requestChecker } from '../../src/host/host-check.js';
 
 const VIEW: HostView = {

@@ -1,9 +1,7 @@
-// Checks on configuration values, shared by the engine and by the control plane's model of the
-// configuration, so both refuse the same requests with the same codes and words.
+// Checks on configuration values: the control model's (config-model.ts), the only validator.
 import { type Family, type IpAddr, parseIp } from '../common/addr.js';
 import { LvsError } from '../common/errors.js';
-import { getScheduler } from './sched/registry.js';
-import { PROTO_TCP, PROTO_UDP, type Proto } from './service.js';
+import { PROTO_TCP, PROTO_UDP, type Proto, SCHEDULER_NAMES } from '../common/vocabulary.js';
 
 export const MAX_WEIGHT = 65535;
 export const MAX_PERSIST_S = 0x7fffffff / 1000;
@@ -46,7 +44,7 @@ export function checkServiceOptions(
   o: ServiceOptionValues,
   currentPersist = 0,
 ): void {
-  if (o.sched !== undefined && !getScheduler(o.sched)) {
+  if (o.sched !== undefined && !SCHEDULER_NAMES.includes(o.sched)) {
     throw new LvsError('SCHED_NOT_FOUND', `Scheduler not found: ${o.sched}`);
   }
   checkUint(o.schedFlags, 7, 'scheduler flags');
