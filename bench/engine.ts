@@ -5,10 +5,12 @@
 import { spawnSync } from 'node:child_process';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { KeyedEngine as Engine } from '../src/control/keyed-engine.js';
-import type { ConnInfo } from '../src/control/protocol.js';
+import { ConfigModel } from '../src/control/config-model.js';
+import { applyNow, EngineTables } from '../src/control/engine-tables.js';
+import type { ConnInfo, Request } from '../src/control/protocol.js';
 import { PacketBatch, VERDICT_TX } from '../src/dataplane/batch.js';
 import type { EngineConfig } from '../src/dataplane/config.js';
+import { Engine } from '../src/dataplane/engine.js';
 import { checksum } from '../src/dataplane/packet/checksum.js';
 import { rd16, rd32, wr16, wr32 } from '../src/dataplane/packet/ipv4.js';
 
@@ -50,6 +52,22 @@ function ipv4Tcp(
   wr16(buf, t + 14, 65535);
 }
 
+const SVC = { proto: 'tcp' as const, addr: '203.0.113.10', port: 80 };
+
+/** Each engine's configuration, written as the daemon writes it (model checks, tables compile). */
+const control = new WeakMap<Engine, { model: ConfigModel; tables: EngineTables }>();
+
+function configure(e: Engine, r: Request): void {
+  const c = control.get(e)!;
+  applyNow(c.model, c.tables, r);
+}
+
+const tables = (e: Engine): EngineTables => control.get(e)!.tables;
+const activeConns = (e: Engine): number =>
+  tables(e)
+    .listServices()[0]!
+    .dests.reduce((a, d) => a + d.activeConns, 0);
+
 function makeEngine(
   capacity: number,
   dests: number,
@@ -57,11 +75,16 @@ function makeEngine(
   extra: Partial<EngineConfig> = {},
 ): Engine {
   const e = new Engine({ connCapacity: capacity, seed: 12345, maxLaddrs: Math.max(lips, 4), ...extra }, 0);
-  const svc = { proto: 'tcp' as const, addr: '203.0.113.10', port: 80 };
-  e.addService(svc, { sched: 'wlc' });
+  control.set(e, { model: new ConfigModel(), tables: new EngineTables(e) });
+  configure(e, { op: 'addService', svc: SVC, opts: { sched: 'wlc' } });
   for (let i = 0; i < dests; i++)
-    e.addDest(svc, { addr: `192.0.2.${21 + i}`, port: 80, weight: 1 + (i % 3) });
-  for (let i = 0; i < lips; i++) e.addLaddr(svc, `192.0.${3 + (i >> 8)}.${i & 255}`);
+    configure(e, {
+      op: 'addDest',
+      svc: SVC,
+      dest: { addr: `192.0.2.${21 + i}`, port: 80, weight: 1 + (i % 3) },
+    });
+  for (let i = 0; i < lips; i++)
+    configure(e, { op: 'addLaddr', svc: SVC, addr: `192.0.${3 + (i >> 8)}.${i & 255}` });
   return e;
 }
 
@@ -170,7 +193,7 @@ function establishSynproxy(e: Engine, flows: number, batch: PacketBatch): FlowPo
 
 /** The RS answers every connection's SYN with a SYN-ACK (ISN 5000); the connections, in order. */
 function rsSynAcks(e: Engine, batch: PacketBatch, flows: number, what: string) {
-  const conns = [...e.connections()];
+  const conns = [...tables(e).connections()];
   const synack = new Uint8Array(flows * STRIDE);
   conns.forEach((c, k) => {
     ipv4Tcp(synack, k * STRIDE, ip4(c.daddr), c.dport, ip4(c.laddr), c.lport, 0x12, 5000, 1001, 0);
@@ -237,16 +260,14 @@ function interleave(
  */
 function benchForwarding(flows: number, rounds: number, mode: 'fullnat' | 'synproxy' | 'slow') {
   const e = makeEngine(flows * 2, 8, 4, mode === 'slow' ? { fastPath: false } : {});
-  if (mode === 'synproxy')
-    e.editService({ proto: 'tcp', addr: '203.0.113.10', port: 80 }, { synproxy: true });
+  if (mode === 'synproxy') configure(e, { op: 'editService', svc: SVC, opts: { synproxy: true } });
   const batch = new PacketBatch(BATCH, STRIDE, 0);
   const { mixed, n } =
     mode === 'synproxy' ? establishSynproxy(e, flows, batch) : establishFullnat(e, flows, batch);
   // Warm up, then measure. Rewrites happen in the batch copy, so the pools stay reusable.
   run(e, batch, mixed[0], n, 3);
   run(e, batch, mixed[1], n, 3);
-  if (e.listServices()[0]!.dests.reduce((a, d) => a + d.activeConns, 0) !== flows)
-    throw new Error('flows not established');
+  if (activeConns(e) !== flows) throw new Error('flows not established');
   // Several trials: this machine is a shared VM whose speed wanders; the best trial is what the
   // engine can do, the median what it usually did.
   const rates: number[] = [];
@@ -321,11 +342,11 @@ function benchMemory(total: number) {
     batch.count = cnt;
     e.process(batch, 0);
   }
-  if (e.connCount !== total) throw new Error(`have ${e.connCount} of ${total} connections`);
+  if (e.conns.count !== total) throw new Error(`have ${e.conns.count} of ${total} connections`);
   gc();
   const m1 = process.memoryUsage();
   const bytes = m1.heapUsed + m1.arrayBuffers - (m0.heapUsed + m0.arrayBuffers);
-  return { bytesPerConn: bytes / total, conns: e.connCount, totalMiB: bytes / 2 ** 20 };
+  return { bytesPerConn: bytes / total, conns: e.conns.count, totalMiB: bytes / 2 ** 20 };
 }
 
 const FLOWS = Number(process.env.BENCH_FLOWS ?? 100000);
@@ -337,7 +358,7 @@ const TRIALS = Number(process.env.BENCH_TRIALS ?? 5);
 /** A SYNPROXY service: 10 RS, enough LIPs for `total` connections. */
 function makeSynproxyEngine(total: number): Engine {
   const e = makeEngine(total, 10, Math.ceil(total / 60000));
-  e.editService({ proto: 'tcp', addr: '203.0.113.10', port: 80 }, { synproxy: true });
+  configure(e, { op: 'editService', svc: SVC, opts: { synproxy: true } });
   return e;
 }
 
@@ -369,7 +390,8 @@ function benchSynacks(total: number) {
         for (let i = 0; i < cnt; i++) tx += batch.verdict[i]!;
       }
     });
-    if (tx !== total || e.connCount !== 0) throw new Error(`synacks ${tx}/${total}, conns ${e.connCount}`);
+    if (tx !== total || e.conns.count !== 0)
+      throw new Error(`synacks ${tx}/${total}, conns ${e.conns.count}`);
     rates.push(total / secs);
   }
   rates.sort((a, b) => a - b);
@@ -415,7 +437,7 @@ function benchHandshakes(total: number) {
         e.process(batch, 1000);
       }
     });
-    const est = e.listServices()[0]!.dests.reduce((a, d) => a + d.activeConns, 0);
+    const est = activeConns(e);
     if (est !== total) throw new Error(`established ${est} of ${total}`);
     rates.push(total / secs);
   }

@@ -41,6 +41,29 @@ export const SCHED_F_3 = 4;
 export const SCHED_F_FALLBACK = SCHED_F_1;
 export const SCHED_F_PORT = SCHED_F_2;
 
+/** Every setting of a service (-A/-E); the control model fills in ipvsadm's defaults. */
+export interface ServiceSettings {
+  /** Scheduler name as ipvsadm -s (default wlc). */
+  sched: string;
+  /** SCHED_F_* bits (ipvsadm -b). */
+  schedFlags: number;
+  /** Persistence timeout in seconds, 0 = off (ipvsadm -p). */
+  persistTimeout: number;
+  /** Persistence netmask as a prefix length (ipvsadm -M). */
+  persistPrefix: number;
+  synproxy: boolean;
+  toa: boolean;
+}
+
+/** A real server's settings (-a/-e). */
+export interface DestSettings {
+  weight: number;
+  /** -x: overloaded at this many connections (0 = no limit). */
+  uThreshold: number;
+  /** -y: no longer overloaded at this many (0 = 3/4 of uThreshold). */
+  lThreshold: number;
+}
+
 /**
  * The engine's run-time knobs, set through the sysctls (sysctls.ts names them): SYNPROXY's
  * (Alibaba LVS), IPVS's expire_* and FULLNAT's closing timeouts.

@@ -10,7 +10,7 @@
 import { type Family, formatIp, parseIp } from '../common/addr.js';
 import { LvsError } from '../common/errors.js';
 import { knobsToSysctls, sysctlsToKnobs } from '../common/sysctls.js';
-import { PROTO_TCP, PROTO_UDP, STATE_NAMES } from '../common/vocabulary.js';
+import { PROTO_TCP, PROTO_UDP, type ServiceSettings, STATE_NAMES } from '../common/vocabulary.js';
 import {
   type Engine,
   REFUSED_ADDR_IS_LIP,
@@ -18,7 +18,6 @@ import {
   REFUSED_DESTS_FULL,
   REFUSED_LOCALS_FULL,
   REFUSED_SERVICES_FULL,
-  type ServiceParams,
 } from '../dataplane/engine.js';
 import {
   connections,
@@ -125,7 +124,7 @@ export class EngineTables {
             addr: a.words,
             port: r.svc.port,
           },
-          r.opts as ServiceParams,
+          r.opts as ServiceSettings,
           undo,
         );
         if (slot < 0) throw refusal(slot, r.svc.addr);
@@ -133,7 +132,7 @@ export class EngineTables {
         return;
       }
       case 'editService':
-        e.updateService(this.slots(r.svc).slot, r.opts as ServiceParams);
+        e.updateService(this.slots(r.svc).slot, r.opts as ServiceSettings);
         return;
       case 'delService': {
         const k = svcKey(r.svc);

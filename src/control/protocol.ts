@@ -7,7 +7,9 @@
 
 import type { Family } from '../common/addr.js';
 import type { SysctlName, SysctlValues } from '../common/sysctls.js';
-// Type only: the counters' shape is the engine's (nothing of it is loaded).
+// Types only: the counters' shape is the engine's (nothing of it is loaded).
+import type { DestSettings, ServiceSettings } from '../common/vocabulary.js';
+import type { DestLoad } from '../dataplane/engine-readout.js';
 import type { StatsCounters, StatsRates } from '../dataplane/stats.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -23,47 +25,21 @@ export interface ServiceKey {
   port: number;
 }
 
-export interface ServiceOptions {
-  /** Scheduler name as ipvsadm -s (default wlc). */
-  sched?: string;
-  /** SCHED_F_* bits (ipvsadm -b on -A/-E). */
-  schedFlags?: number;
-  /** Persistence timeout in seconds, 0 = off (ipvsadm -p). */
-  persistTimeout?: number;
-  /** Persistence netmask as a prefix length (ipvsadm -M). */
-  persistPrefix?: number;
-  synproxy?: boolean;
-  toa?: boolean;
-}
+/** The settings a request gives (-A/-E/-a/-e); the model fills in the rest. */
+export type ServiceOptions = Partial<ServiceSettings>;
 
-export interface DestSpec {
+export interface DestSpec extends Partial<DestSettings> {
   addr: string;
   port: number;
-  weight?: number;
-  uThreshold?: number;
-  lThreshold?: number;
 }
 
-export interface DestChange {
-  weight?: number;
-  uThreshold?: number;
-  lThreshold?: number;
-}
+export type DestChange = Partial<DestSettings>;
 
-export interface DestInfo {
+export interface DestInfo extends DestSettings, DestLoad {
   addr: string;
   port: number;
   family: Family;
   fwd: number;
-  weight: number;
-  uThreshold: number;
-  lThreshold: number;
-  activeConns: number;
-  inactConns: number;
-  persistConns: number;
-  overloaded: boolean;
-  stats: StatsCounters;
-  rates: StatsRates;
 }
 
 export interface LaddrInfo {
@@ -78,17 +54,11 @@ export interface LaddrInfo {
   udpPortsUsed: number;
 }
 
-export interface ServiceInfo {
+export interface ServiceInfo extends ServiceSettings {
   proto: ProtoName;
   family: Family;
   addr: string;
   port: number;
-  sched: string;
-  schedFlags: number;
-  persistTimeout: number;
-  persistPrefix: number;
-  synproxy: boolean;
-  toa: boolean;
   conns: number;
   stats: StatsCounters;
   rates: StatsRates;
@@ -123,9 +93,7 @@ export interface Timeouts {
 /** One service as configured (what -S prints, -R reads and the state file stores). */
 export interface ServiceConfig {
   svc: ServiceKey;
-  opts: Required<
-    Pick<ServiceOptions, 'sched' | 'schedFlags' | 'persistTimeout' | 'persistPrefix' | 'synproxy' | 'toa'>
-  >;
+  opts: ServiceSettings;
   dests: Required<DestSpec>[];
   laddrs: string[];
 }

@@ -1,10 +1,11 @@
 // What the engine holds, read out by slot as numbers: the control plane names and formats it
 // (src/control/engine-tables.ts). Control path only; these allocate.
 import type { Family } from '../common/addr.js';
+import type { DestSettings, ServiceSettings } from '../common/vocabulary.js';
 import { S_NONE } from '../common/vocabulary.js';
 import { CONN_F_IPV6, CONN_F_UDP, CONN_F_USED } from './conn/table.js';
 import { COUNTER_NAMES } from './counters.js';
-import type { DestParams, Engine, ServiceParams } from './engine.js';
+import type { Engine } from './engine.js';
 import { DEST_F_OVERLOAD, type Dest, PROTO_TCP, PROTO_UDP, type Proto, type Service } from './service.js';
 import type { StatsCounters, StatsRates } from './stats.js';
 import { syncStats } from './stats-rollup.js';
@@ -15,7 +16,7 @@ export interface ServiceView {
   family: Family;
   addr: Uint32Array;
   port: number;
-  params: ServiceParams;
+  params: ServiceSettings;
   /** Real-server slots in scheduling order. */
   dests: number[];
   /** LIP slots in the order the pool takes them. */
@@ -26,19 +27,24 @@ export interface ServiceView {
   rates: StatsRates;
 }
 
-export interface DestView {
+/** A real server's load and traffic. */
+export interface DestLoad {
+  activeConns: number;
+  inactConns: number;
+  /** Persistence templates pointing to it. */
+  persistConns: number;
+  overloaded: boolean;
+  stats: StatsCounters;
+  rates: StatsRates;
+}
+
+export interface DestView extends DestLoad {
   slot: number;
   family: Family;
   addr: Uint32Array;
   port: number;
   fwd: number;
-  params: DestParams;
-  activeConns: number;
-  inactConns: number;
-  persistConns: number;
-  overloaded: boolean;
-  stats: StatsCounters;
-  rates: StatsRates;
+  params: DestSettings;
 }
 
 export interface LaddrView {
@@ -66,7 +72,7 @@ export function serviceSlots(e: Engine): number[] {
   return out;
 }
 
-function params(s: Service): ServiceParams {
+function params(s: Service): ServiceSettings {
   return {
     sched: s.sched.name,
     schedFlags: s.schedFlags,

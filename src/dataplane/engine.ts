@@ -12,7 +12,7 @@
 // delete with `undo` is final at once. commit() makes the rest final: slots free once idle,
 // expire_nodest_conn cuts their connections.
 import { type Family, prefixMask } from '../common/addr.js';
-import type { EngineKnobs } from '../common/vocabulary.js';
+import type { DestSettings, EngineKnobs, ServiceSettings } from '../common/vocabulary.js';
 import { S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_TIME_WAIT, S_UDP } from '../common/vocabulary.js';
 import { defaultConfig, type EngineConfig } from './config.js';
 import { CONN_F_USED } from './conn/table.js';
@@ -33,22 +33,6 @@ export interface ServiceSpec {
   /** Address words (IPv4 in [0], the rest 0). */
   addr: Uint32Array;
   port: number;
-}
-
-/** Every setting of a service (the control plane fills in the defaults). */
-export interface ServiceParams {
-  sched: string;
-  schedFlags: number;
-  persistTimeout: number;
-  persistPrefix: number;
-  synproxy: boolean;
-  toa: boolean;
-}
-
-export interface DestParams {
-  weight: number;
-  uThreshold: number;
-  lThreshold: number;
 }
 
 // Refusals: what createService, createDest and attachLaddr return instead of a slot.
@@ -135,7 +119,7 @@ export class Engine extends EngineCore {
    * A new service: its slot, or a REFUSED_* code. With `undo` (undoing a delete of this change),
    * the deleted one comes back instead, with its counters and connections.
    */
-  createService(spec: ServiceSpec, p: ServiceParams, undo = false): number {
+  createService(spec: ServiceSpec, p: ServiceSettings, undo = false): number {
     const k = svcKey(spec.proto, spec.family, spec.addr, spec.port);
     const held = undo ? this.heldSvcs.get(k)?.pop() : undefined;
     if (held) return this.reviveService(held, p);
@@ -167,7 +151,7 @@ export class Engine extends EngineCore {
     localSet(this, svc.family, svc.addr, LOCAL_VIP);
   }
 
-  private reviveService(svc: Service, p: ServiceParams): number {
+  private reviveService(svc: Service, p: ServiceSettings): number {
     svc.held = false;
     svc.deleted = false;
     this.mapService(svc, svc.idx);
@@ -175,7 +159,7 @@ export class Engine extends EngineCore {
     return svc.idx;
   }
 
-  private setParams(svc: Service, p: ServiceParams): void {
+  private setParams(svc: Service, p: ServiceSettings): void {
     svc.schedFlags = p.schedFlags;
     svc.persistTimeout = p.persistTimeout;
     svc.persistPrefix = p.persistPrefix;
@@ -186,7 +170,7 @@ export class Engine extends EngineCore {
   }
 
   /** Every setting of a live service at once (ipvsadm -E): what changes takes effect now. */
-  updateService(slot: number, p: ServiceParams): void {
+  updateService(slot: number, p: ServiceSettings): void {
     const svc = this.liveService(slot);
     const maskChanged =
       p.persistPrefix !== svc.persistPrefix || p.persistTimeout > 0 !== svc.persistTimeout > 0;
@@ -410,7 +394,7 @@ export class Engine extends EngineCore {
     family: Family,
     addr: Uint32Array,
     port: number,
-    p: DestParams,
+    p: DestSettings,
     undo = false,
   ): number {
     const svc = this.liveService(svcSlot);
@@ -434,7 +418,7 @@ export class Engine extends EngineCore {
     return idx;
   }
 
-  private setDestParams(d: Dest, p: DestParams): void {
+  private setDestParams(d: Dest, p: DestSettings): void {
     d.weight = p.weight;
     d.uThreshold = p.uThreshold;
     d.lThreshold = p.lThreshold;
@@ -445,7 +429,7 @@ export class Engine extends EngineCore {
   }
 
   /** Weight and thresholds of a configured real server (ipvsadm -e). */
-  updateDest(slot: number, p: DestParams): void {
+  updateDest(slot: number, p: DestSettings): void {
     const d = this.liveDest(slot);
     this.setDestParams(d, p);
     d.svc.sched.updDest?.(d.svc, d);
@@ -493,7 +477,7 @@ export class Engine extends EngineCore {
     return d;
   }
 
-  private revive(svc: Service, d: Dest, p: DestParams, undo: boolean): void {
+  private revive(svc: Service, d: Dest, p: DestSettings, undo: boolean): void {
     d.trashedAt = -1;
     d.flags |= DEST_F_AVAILABLE;
     this.setDestParams(d, p);
