@@ -478,13 +478,15 @@ export class Engine extends EngineCore {
   }
 
   private revive(svc: Service, d: Dest, p: DestSettings, undo: boolean): void {
+    const same = d.weight === p.weight && d.uThreshold === p.uThreshold && d.lThreshold === p.lThreshold;
     d.trashedAt = -1;
     d.flags |= DEST_F_AVAILABLE;
     this.setDestParams(d, p);
     if (d.parked) {
-      // Its service came back whole: it is in its list already.
+      // Its service came back whole: it is in its list already, and the scheduler's state
+      // (wrr's pass too) stays as it was unless its settings differ.
       d.parked = false;
-      svc.sched.updDest?.(svc, d);
+      if (!same) svc.sched.updDest?.(svc, d);
       return;
     }
     const pos = undo ? d.heldPos.pop() : undefined;

@@ -219,3 +219,47 @@ describe('a refused change is undone exactly', () => {
     assert.equal(e.connCount, 0);
   });
 });
+
+describe('an undone -D or -C leaves the scheduler where it was', () => {
+  for (const sched of ['rr', 'wrr', 'wlc', 'mh', 'sh', 'lblc']) {
+    test(`${sched}: the next picks are those of an engine that never saw the refused change`, async () => {
+      const twins = [engine(), engine()];
+      const services = twins.map((e) => new ControlService({ engine: e }));
+      for (const cs of services) {
+        await cs.execute({
+          op: 'batch',
+          requests: [
+            { op: 'addService', svc: SVC, opts: { sched } },
+            ...[RS1, RS2, RS3].map((addr, i) => ({
+              op: 'addDest' as const,
+              svc: SVC,
+              dest: { addr, port: 80, weight: i + 1 },
+            })),
+            { op: 'addLaddr', svc: SVC, addr: LIP },
+          ],
+        });
+      }
+      const picks = (e: Engine, from: number) =>
+        Array.from({ length: 5 }, (_, i) => establish(e, from + i, 1000 + from));
+      assert.deepEqual(picks(twins[0]!, 42000), picks(twins[1]!, 42000));
+      // Refused on the 8th new LIP (the engine has room for 8 and keeps the old one): what it
+      // deleted is held, nothing of it is reclaimed for the new servers (which an overflow of
+      // dest slots would do, idle deleted servers giving their slots up), so the undo is exact.
+      const overflow: Request = {
+        op: 'batch',
+        requests: [
+          { op: 'flush' },
+          { op: 'addService', svc: SVC2, opts: {} },
+          { op: 'addDest', svc: SVC2, dest: { addr: '192.0.2.99', port: 80 } },
+          ...Array.from({ length: 8 }, (_, i) => ({
+            op: 'addLaddr' as const,
+            svc: SVC2,
+            addr: `192.0.2.${210 + i}`,
+          })),
+        ],
+      };
+      await assert.rejects(services[0]!.execute(overflow), /too many local addresses/);
+      assert.deepEqual(picks(twins[0]!, 43000), picks(twins[1]!, 43000));
+    });
+  }
+});
