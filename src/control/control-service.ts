@@ -292,12 +292,15 @@ export class ControlService {
     this.applying = new Promise((r) => {
       done = r;
     });
+    let undone = true;
     try {
       const undo = await this.applySliced(reqs, batch, check);
       if (plumb && this.plumb) await this.plumbOrUndo(undo);
+      undone = false;
     } finally {
-      // Applied or undone, the change is over: what it deleted is final in the engine.
-      this.tables.commit();
+      // Applied or undone (a refusal is thrown once the undo is done), the change is over: what
+      // it deleted is final in the engine.
+      this.tables.commit(undone);
       this.applying = null;
       done();
     }

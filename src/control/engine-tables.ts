@@ -208,9 +208,12 @@ export class EngineTables {
     }
   }
 
-  /** Ends the change written since the last commit (the engine's deletions become final). */
-  commit(): void {
-    if (this.dirty) this.engine.commit();
+  /**
+   * Ends the change written since the last commit (the engine's deletions become final);
+   * `undone`: it was undone in full (the schedulers' rotations go back too).
+   */
+  commit(undone = false): void {
+    if (this.dirty) this.engine.commit(undone);
     this.dirty = false;
   }
 
@@ -399,8 +402,8 @@ export function applyNow(model: ConfigModel, tables: EngineTables, r: Request): 
   } catch (err) {
     for (let i = modelUndo.length - 1; i >= 0; i--) modelUndo[i]!();
     for (let i = undo.length - 1; i >= 0; i--) for (const inv of undo[i]!) tables.write(inv, true);
+    tables.commit(true);
     throw err;
-  } finally {
-    tables.commit();
   }
+  tables.commit();
 }

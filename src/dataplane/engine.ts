@@ -172,6 +172,7 @@ export class Engine extends EngineCore {
   /** Every setting of a live service at once (ipvsadm -E): what changes takes effect now. */
   updateService(slot: number, p: ServiceSettings): void {
     const svc = this.liveService(slot);
+    this.touch(svc);
     const maskChanged =
       p.persistPrefix !== svc.persistPrefix || p.persistTimeout > 0 !== svc.persistTimeout > 0;
     const flagsChanged = p.schedFlags !== svc.schedFlags;
@@ -192,6 +193,7 @@ export class Engine extends EngineCore {
   /** Its connections keep working until they end, unless expire_nodest_conn cuts them (at commit). */
   deleteService(slot: number, undo = false): void {
     const svc = this.liveService(slot);
+    this.touch(svc);
     // Its dests stay in its list, and the scheduler's state as it is: an undo brings the service
     // back whole (rr goes on where it was). They go to the trash, unavailable, parked.
     for (const d of svc.dests) {
@@ -228,6 +230,14 @@ export class Engine extends EngineCore {
     else this.heldSvcs.set(k, [svc]);
   }
 
+  /** Scheduler positions of the services the current change touched, as they were before it. */
+  private readonly schedBefore = new Map<Service, unknown>();
+
+  /** Before the change's first touch of a service's dests or settings: remember the rotation. */
+  private touch(svc: Service): void {
+    if (!this.schedBefore.has(svc)) this.schedBefore.set(svc, svc.sched.position?.(svc));
+  }
+
   /** Set when connections were marked to be cut; the next commit starts a round of the table. */
   private purgeMarked = false;
   /** The trash holds dests of services deleted for good: commit frees them. */
@@ -260,8 +270,14 @@ export class Engine extends EngineCore {
   /**
    * Ends the current change: what it deleted is final (an undo can no longer bring it
    * back). Slots free once idle; expire_nodest_conn marks their connections to be cut.
+   * `undone`: the change was undone in full; the schedulers' rotations go back to where they
+   * were (rr and wrr restart a pass on any change of their dests otherwise).
    */
-  commit(): void {
+  commit(undone = false): void {
+    if (undone)
+      for (const [svc, at] of this.schedBefore)
+        if (at !== undefined && this.svcs[svc.idx] === svc && !svc.deleted) svc.sched.setPosition?.(svc, at);
+    this.schedBefore.clear();
     const cut = this.sp.knobs.expireNodestConn;
     for (const stack of this.heldSvcs.values()) for (const svc of stack) this.finalService(svc);
     if (this.heldSvcs.size > 0 || this.trashOfDeleted) this.dropTrashOfDeleted();
@@ -398,6 +414,7 @@ export class Engine extends EngineCore {
     undo = false,
   ): number {
     const svc = this.liveService(svcSlot);
+    this.touch(svc);
     const old = this.fromTrash(svc, addr, port);
     if (old) {
       this.revive(svc, old, p, undo);
@@ -431,6 +448,7 @@ export class Engine extends EngineCore {
   /** Weight and thresholds of a configured real server (ipvsadm -e). */
   updateDest(slot: number, p: DestSettings): void {
     const d = this.liveDest(slot);
+    this.touch(d.svc);
     this.setDestParams(d, p);
     d.svc.sched.updDest?.(d.svc, d);
   }
@@ -441,6 +459,7 @@ export class Engine extends EngineCore {
    */
   deleteDest(slot: number, undo = false): void {
     const d = this.liveDest(slot);
+    this.touch(d.svc);
     this.unlinkDest(d.svc, d, !undo);
     if (undo && this.sp.knobs.expireNodestConn) this.markDest(d);
   }

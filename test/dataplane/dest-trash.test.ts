@@ -220,7 +220,7 @@ describe('a refused change is undone exactly', () => {
   });
 });
 
-describe('an undone -D or -C leaves the scheduler where it was', () => {
+describe('an undone change leaves the scheduler where it was', () => {
   for (const sched of ['rr', 'wrr', 'wlc', 'mh', 'sh', 'lblc']) {
     test(`${sched}: the next picks are those of an engine that never saw the refused change`, async () => {
       const twins = [engine(), engine()];
@@ -260,6 +260,19 @@ describe('an undone -D or -C leaves the scheduler where it was', () => {
       };
       await assert.rejects(services[0]!.execute(overflow), /too many local addresses/);
       assert.deepEqual(picks(twins[0]!, 43000), picks(twins[1]!, 43000));
+      // -d and -e undone: rr and wrr, which restart their pass on any change of their servers,
+      // are put back where they were.
+      const edits: Request = {
+        op: 'batch',
+        requests: [
+          { op: 'delDest', svc: SVC, addr: RS2, port: 80 },
+          { op: 'editDest', svc: SVC, addr: RS1, port: 80, change: { weight: 5 } },
+          { op: 'addDest', svc: SVC, dest: { addr: '192.0.2.98', port: 80 } },
+          ...(overflow.op === 'batch' ? overflow.requests.slice(1) : []),
+        ],
+      };
+      await assert.rejects(services[0]!.execute(edits), /too many local addresses/);
+      assert.deepEqual(picks(twins[0]!, 44000), picks(twins[1]!, 44000));
     });
   }
 });

@@ -25,6 +25,19 @@ export const rr: Scheduler = {
   doneService(svc) {
     svc.schedData = null;
   },
+  position(svc) {
+    const st = svc.schedData as RrState;
+    return { last: st.last, pos: st.pos };
+  },
+  setPosition(svc, at) {
+    const st = svc.schedData as RrState;
+    const p = at as { last: Dest | null; pos: number };
+    if (p.last === null || svc.dests[p.pos] === p.last) {
+      st.last = p.last;
+      st.pos = p.pos;
+      st.ghost = null;
+    }
+  },
   addDest(svc, dest) {
     // A revived dest goes back to its old place: one inserted before `last` shifts it by one.
     const st = svc.schedData as RrState;

@@ -27,6 +27,13 @@ export interface Scheduler {
   updDest?(svc: Service, dest: Dest): void;
   /** Picks a dest for a new connection, or null when none is usable. */
   schedule(svc: Service, ctx: SchedCtx): Dest | null;
+  /**
+   * Where its rotation stands, as plain data, and putting it back: for a change that is undone,
+   * which leaves the dests exactly as they were (Engine.commit). Schedulers whose state is a
+   * function of the dests alone (the hashing ones) need neither.
+   */
+  position?(svc: Service): unknown;
+  setPosition?(svc: Service, at: unknown): void;
 }
 
 /** IPVS's ip_vs_dest_conn_overhead: active connections weigh 256 times an inactive one. */

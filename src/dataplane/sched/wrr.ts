@@ -81,6 +81,18 @@ export const wrr: Scheduler = {
   doneService(svc) {
     svc.schedData = null;
   },
+  position(svc) {
+    const st = svc.schedData as WrrState;
+    return { cl: st.cl, cw: st.cw };
+  },
+  setPosition(svc, at) {
+    const st = svc.schedData as WrrState;
+    const p = at as { cl: number; cw: number };
+    if (p.cl < svc.dests.length && p.cw <= st.mw) {
+      st.cl = p.cl;
+      st.cw = p.cw;
+    }
+  },
   addDest: (svc, d) => changed(svc, d, false),
   delDest: (svc, d) => changed(svc, d, true),
   updDest: (svc, d) => changed(svc, d, false),
