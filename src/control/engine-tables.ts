@@ -62,9 +62,11 @@ interface Words {
 function words(text: string): Words {
   const a = parseIp(text);
   if (!a) throw new LvsError('EINVAL', `invalid address ${JSON.stringify(text)}`);
-  const w = a.words;
-  const key = a.family === 4 ? `${w[0]}` : `${w[0]},${w[1]},${w[2]},${w[3]}`;
-  return { family: a.family, words: w, key };
+  return { family: a.family, words: a.words, key: wordsKey(a.family, a.words) };
+}
+
+function wordsKey(family: Family, w: ArrayLike<number>): string {
+  return family === 4 ? `${w[0]}` : `${w[0]},${w[1]},${w[2]},${w[3]}`;
 }
 
 function svcKey(k: ServiceKey): string {
@@ -352,11 +354,11 @@ export class EngineTables {
       const s: Slots = { slot, dests: new Map(), laddrs: new Map() };
       for (const d of v.dests) {
         const dv = readDest(e, d);
-        s.dests.set(`${words(formatIp(dv.family, dv.addr)).key}/${dv.port}`, d);
+        s.dests.set(`${wordsKey(dv.family, dv.addr)}/${dv.port}`, d);
       }
       for (const la of v.laddrs)
-        s.laddrs.set(words(formatIp(v.family, e.laddrs.addr.subarray(la * 4, la * 4 + 4))).key, la);
-      this.svcs.set(svcKey({ proto: protoName(v.proto), addr: formatIp(v.family, v.addr), port: v.port }), s);
+        s.laddrs.set(wordsKey(v.family, e.laddrs.addr.subarray(la * 4, la * 4 + 4)), la);
+      this.svcs.set(`${protoName(v.proto)}/${wordsKey(v.family, v.addr)}/${v.port}`, s);
     }
   }
 }

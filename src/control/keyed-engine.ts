@@ -2,8 +2,7 @@
 // without a control service: benchmarks, dataplane tests, embedding. Each change goes the
 // daemon's way, checked by a ConfigModel and compiled into the engine's tables by EngineTables
 // (applyNow), and listings are read back through them.
-import { formatIp, parseIp } from '../common/addr.js';
-import { LvsError } from '../common/errors.js';
+import { formatIp } from '../common/addr.js';
 import { knobsToSysctls } from '../common/sysctls.js';
 import type { EngineConfig } from '../dataplane/config.js';
 import { Engine } from '../dataplane/engine.js';
@@ -85,15 +84,10 @@ export class KeyedEngine extends Engine {
     return this.tables.listServices();
   }
 
-  /** Found in the listing (so also when a ControlService, not this one's tables, wrote it). */
+  /** Slots read back from the engine first: also when a ControlService, not these tables, wrote it. */
   getService(svc: ServiceKey): ServiceInfo {
-    const a = parseIp(svc.addr);
-    const text = a ? formatIp(a.family, a.words) : svc.addr;
-    const s = this.listServices().find(
-      (s) => s.proto === svc.proto && s.addr === text && s.port === svc.port,
-    );
-    if (!s) throw new LvsError('SVC_NOT_FOUND');
-    return s;
+    this.tables.resync();
+    return this.tables.getService(svc);
   }
 
   hasService(svc: ServiceKey): boolean {
